@@ -1,0 +1,70 @@
+"""Loaded by ``python hello.py`` under the app-run launcher (this folder is put first on
+PYTHONPATH). It moves ``app.run()`` / ``run_simple()`` to the port the plugin chose,
+keeping every other argument of the script (debug, threaded, reloader...). The reloader
+re-runs the same command with the same environment, so its child is moved as well.
+Then it hands over to the interpreter's own ``sitecustomize``, if there is one.
+"""
+
+import json
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _install() -> None:
+    conf = json.loads(os.environ["FLASKSERVE_APP_RUN"])
+    import importlib.abc
+    import importlib.util
+
+    def patch(module):  # type: ignore[no-untyped-def]
+        original = module.run_simple
+
+        def run_simple(hostname, port, application, *args, **kwargs):  # type: ignore[no-untyped-def]
+            sys.stderr.write(
+                f" * pytest-flaskserve: app.run() asked for {hostname}:{port}, "
+                f"serving on {conf['host']}:{conf['port']}\n"
+            )
+            return original(conf["host"], conf["port"], application, *args, **kwargs)
+
+        module.run_simple = run_simple
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):  # type: ignore[no-untyped-def]
+            if name != "werkzeug.serving":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.loader is None:
+                return spec
+            loader = spec.loader
+            original_exec = loader.exec_module
+
+            def exec_module(module):  # type: ignore[no-untyped-def]
+                original_exec(module)
+                patch(module)
+
+            loader.exec_module = exec_module  # type: ignore[method-assign]
+            return spec
+
+    if "werkzeug.serving" in sys.modules:
+        patch(sys.modules["werkzeug.serving"])
+    else:
+        sys.meta_path.insert(0, Finder())
+
+
+def _chain() -> None:
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+    ours = sys.modules.pop("sitecustomize")
+    try:
+        import sitecustomize  # noqa: F401  the interpreter's own, if any
+    except ModuleNotFoundError as exc:
+        # importlib expects this module back in sys.modules when there is no other one
+        sys.modules["sitecustomize"] = ours
+        if exc.name != "sitecustomize":
+            raise
+
+
+if os.environ.get("FLASKSERVE_APP_RUN"):
+    _install()
+_chain()

@@ -1,0 +1,184 @@
+"""Child-process half of app resolution: import the user's app, apply Flask's rules.
+
+Run as ``python -m pytest_flaskserve._resolver REQUEST_JSON``. It prints one line
+``FLASKSERVE-RESOLVED <json>`` and exits 0, whatever it found; the app may print what it
+likes around it. It uses only the standard library and Flask, never pytest.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+MARKER = "FLASKSERVE-RESOLVED "
+
+
+def _fail(kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"ok": False, "kind": kind, "message": message, **extra}
+
+
+def _short_traceback(exc: BaseException) -> str:
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return "".join(lines[-6:]).rstrip()
+
+
+def _wrong_args(func: Any, exc: BaseException) -> bool:
+    """True when the TypeError came from calling ``func`` itself (Flask's rule)."""
+    tb = exc.__traceback__
+    code = getattr(func, "__code__", None)
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            return False
+        tb = tb.tb_next
+    return True
+
+
+def resolve(request: dict[str, Any]) -> dict[str, Any]:
+    os.environ.setdefault("FLASK_RUN_FROM_CLI", "true")
+    sys.path.insert(0, request["path_entry"])
+    try:
+        import flask
+    except ImportError as exc:
+        return _fail("flask_missing", f"Flask is not importable from {sys.executable}: {exc}")
+
+    calls: list[str] = []
+    original_run = flask.Flask.run
+
+    def _record_run(self: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(repr(self))
+
+    flask.Flask.run = _record_run  # type: ignore[method-assign]
+    module_name = request["module"]
+    try:
+        __import__(module_name)
+        module = sys.modules[module_name]
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            return _fail("module_not_found", f"no module named {missing!r}", missing=missing)
+        return _fail(
+            "dependency_missing",
+            f"importing {module_name!r} failed: {exc}",
+            missing=missing,
+            trace=_short_traceback(exc),
+        )
+    except SyntaxError as exc:
+        return _fail(
+            "syntax_error",
+            f"syntax error in {exc.filename}, line {exc.lineno}: {exc.msg}",
+            trace=_short_traceback(exc),
+        )
+    except BaseException as exc:  # noqa: BLE001 - anything the app raises at import
+        return _fail(
+            "import_error",
+            f"importing {module_name!r} raised {type(exc).__name__}: {exc}",
+            trace=_short_traceback(exc),
+        )
+    finally:
+        flask.Flask.run = original_run  # type: ignore[method-assign]
+
+    attr: str | None = request.get("attr")
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    if request.get("arguments"):
+        args, kwargs = ast.literal_eval(request["arguments"])
+    is_factory = bool(request.get("is_call"))
+
+    if attr is None:
+        found = _discover(module, flask.Flask)
+        if isinstance(found, dict):
+            return found
+        attr, is_factory = found
+    elif not hasattr(module, attr):
+        return _fail("attribute_missing", f"module {module_name!r} has no attribute {attr!r}")
+
+    obj = getattr(module, attr)
+    if not is_factory and inspect.isfunction(obj):
+        is_factory = True  # Flask calls a plain function name: 'mod:create_app'
+    if is_factory:
+        if not callable(obj):
+            return _fail("not_callable", f"{module_name}:{attr} is not callable")
+        try:
+            app = obj(*args, **kwargs)
+        except TypeError as exc:
+            if _wrong_args(obj, exc):
+                return _fail(
+                    "factory_arguments",
+                    f"factory {module_name}:{attr} cannot be called with these arguments: {exc}",
+                )
+            return _fail("factory_error", f"factory {module_name}:{attr} raised TypeError: {exc}",
+                         trace=_short_traceback(exc))
+        except BaseException as exc:  # noqa: BLE001
+            return _fail(
+                "factory_error",
+                f"factory {module_name}:{attr} raised {type(exc).__name__}: {exc}",
+                trace=_short_traceback(exc),
+            )
+    else:
+        app = obj
+    if not isinstance(app, flask.Flask):
+        return _fail(
+            "not_flask",
+            f"{module_name}:{attr} is a {type(app).__name__}, not a Flask application",
+        )
+    module_file = getattr(module, "__file__", None)
+    return {
+        "ok": True,
+        "module": module_name,
+        "attr": attr,
+        "is_factory": is_factory,
+        "module_file": os.path.abspath(module_file) if module_file else None,
+        "is_package": hasattr(module, "__path__"),
+        "runs_at_import": bool(calls),
+        "import_name": app.import_name,
+        "flask_version": getattr(flask, "__version__", ""),
+    }
+
+
+def _discover(module: Any, flask_cls: type) -> tuple[str, bool] | dict[str, Any]:
+    """Flask's ``find_best_app``, returning the attribute name instead of the app."""
+    name = module.__name__
+    for attr in ("app", "application"):
+        if isinstance(getattr(module, attr, None), flask_cls):
+            return attr, False
+    matches = [k for k, v in vars(module).items() if isinstance(v, flask_cls)]
+    if len(matches) == 1:
+        return matches[0], False
+    if len(matches) > 1:
+        return _fail(
+            "multiple_apps",
+            f"module {name!r} holds several Flask apps ({', '.join(sorted(matches))}); "
+            f"name one, e.g. '{name}:{sorted(matches)[0]}'",
+        )
+    for attr in ("create_app", "make_app"):
+        if inspect.isfunction(getattr(module, attr, None)):
+            return attr, True
+    return _fail(
+        "no_app",
+        f"module {name!r} has no Flask app named 'app' or 'application', no single Flask "
+        f"instance and no create_app/make_app factory; name it, e.g. '{name}:my_app'",
+    )
+
+
+def main() -> int:
+    request = json.loads(sys.argv[1])
+    try:
+        result = resolve(request)
+    except BaseException as exc:  # noqa: BLE001 - report, never a traceback
+        result = _fail("internal", f"{type(exc).__name__}: {exc}")
+    sys.stdout.flush()
+    print("\n" + MARKER + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    # The app may have started threads or registered atexit work that would keep this
+    # child alive; the answer is printed, so leave at once.
+    os._exit(code)

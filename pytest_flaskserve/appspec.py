@@ -1,0 +1,358 @@
+"""Flask's ``--app`` grammar: parse a spec, resolve it once, render it per server.
+
+Parsing is pure (no import of the user's code): it checks the syntax Flask accepts and
+that the named file or module exists. Resolution runs Flask's discovery rules in a child
+interpreter (``_resolver.py``), so the pytest process never imports the user's app, and
+returns a :class:`ResolvedApp` that every launcher renders in its own native syntax.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.machinery
+import importlib.util
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+#: Flask splits ``--app`` on the first colon that is not part of a Windows drive path.
+_SPLIT = re.compile(r":(?![\\/])")
+
+#: Files Flask's CLI tries, in this order, when no app is named.
+DEFAULT_FILES = ("wsgi.py", "app.py")
+
+_HINT = (
+    "use one of Flask's forms: 'module:name', 'pkg.mod:name', 'module:create_app()', "
+    "'module:create_app(\"dev\")', 'module', 'path/to/file.py[:name]'"
+)
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """A syntactically valid spec, located on disk but not imported.
+
+    ``module`` and ``path_entry`` follow Flask's ``prepare_import``: the module name to
+    import and the directory that must come first on ``sys.path`` for it to import.
+    """
+
+    raw: str
+    source: str
+    base_dir: str
+    module: str
+    path_entry: str
+    attr: str | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    is_call: bool = False
+    file: str | None = None
+
+    @property
+    def attr_source(self) -> str | None:
+        """The attribute part as it would be written back (``create_app('dev')``)."""
+        if self.attr is None:
+            return None
+        if not self.is_call:
+            return self.attr
+        return f"{self.attr}({render_arguments(self.args, self.kwargs)})"
+
+    def __str__(self) -> str:
+        return self.raw
+
+
+@dataclass(frozen=True)
+class ResolvedApp:
+    """What the resolver found: one concrete target every server can load.
+
+    ``attr`` is always set (discovery filled it in); ``is_factory`` means the attribute
+    must be called with ``args``/``kwargs`` to get the app.
+    """
+
+    spec: AppSpec
+    module: str
+    attr: str
+    is_factory: bool
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+    module_file: str | None
+    is_package: bool
+    script: tuple[str, ...] | None  # argv after python that runs the app's own entry point
+    script_reason: str  # why there is no script entry point, when script is None
+    runs_at_import: bool
+    import_name: str = field(default="")
+
+    @property
+    def path_entry(self) -> str:
+        return self.spec.path_entry
+
+    @property
+    def cwd(self) -> str:
+        return self.spec.base_dir
+
+    def reference(self, *, call_syntax: bool, call_arguments: bool) -> str | None:
+        """``module:attr`` in a server's native syntax, or None when it cannot say it.
+
+        ``call_syntax``: the server understands ``module:factory()``;
+        ``call_arguments``: it also accepts literal arguments inside the parentheses.
+        """
+        if not self.is_factory:
+            return f"{self.module}:{self.attr}"
+        if not call_syntax or ((self.args or self.kwargs) and not call_arguments):
+            return None
+        return f"{self.module}:{self.attr}({render_arguments(self.args, self.kwargs)})"
+
+    def entry_payload(self) -> str:
+        """What the generated entry module needs to build the app (see ``_entry.py``)."""
+        return json.dumps(
+            {
+                "module": self.module,
+                "attr": self.attr,
+                "factory": self.is_factory,
+                "arguments": repr((self.args, dict(self.kwargs))),
+            }
+        )
+
+    def describe(self) -> str:
+        target = f"{self.module}:{self.attr}"
+        if self.is_factory:
+            target += f"({render_arguments(self.args, self.kwargs)})"
+        return target
+
+
+def render_arguments(args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> str:
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs]
+    return ", ".join(parts)
+
+
+def _parse_attribute(raw: str, text: str) -> tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...], bool]:
+    """Parse the part after the colon exactly as Flask does: a name or a call of a name."""
+    try:
+        expr = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise UsageError(
+            f"app spec {raw!r}: {text!r} is not an attribute name or a call like "
+            f"'create_app()'; {_HINT}"
+        ) from None
+    if isinstance(expr, ast.Name):
+        return expr.id, (), (), False
+    if isinstance(expr, ast.Call):
+        if not isinstance(expr.func, ast.Name):
+            raise UsageError(
+                f"app spec {raw!r}: the factory must be a plain name such as "
+                f"'create_app(...)', not {ast.unparse(expr.func)!r}"
+            )
+        if any(kw.arg is None for kw in expr.keywords) or any(
+            isinstance(a, ast.Starred) for a in expr.args
+        ):
+            raise UsageError(
+                f"app spec {raw!r}: '*args' and '**kwargs' are not allowed; "
+                "write the literal arguments out, e.g. create_app('dev', testing=True)"
+            )
+        try:
+            args = tuple(ast.literal_eval(a) for a in expr.args)
+            kwargs = tuple((str(kw.arg), ast.literal_eval(kw.value)) for kw in expr.keywords)
+        except ValueError:
+            raise UsageError(
+                f"app spec {raw!r}: factory arguments must be Python literals "
+                "(strings, numbers, True/False/None, lists, dicts); quote names, "
+                "e.g. create_app('dev')"
+            ) from None
+        return expr.func.id, args, kwargs, True
+    raise UsageError(f"app spec {raw!r}: {text!r} is not an attribute name or a call; {_HINT}")
+
+
+def prepare_import(path: str) -> tuple[str, str]:
+    """Flask's ``prepare_import`` without touching ``sys.path``.
+
+    Returns ``(module_name, directory_for_sys_path)``.
+    """
+    path = os.path.realpath(path)
+    fname, ext = os.path.splitext(path)
+    if ext == ".py":
+        path = fname
+    if os.path.basename(path) == "__init__":
+        path = os.path.dirname(path)
+    parts: list[str] = []
+    while True:
+        path, name = os.path.split(path)
+        parts.append(name)
+        if not os.path.exists(os.path.join(path, "__init__.py")):
+            break
+    return ".".join(reversed(parts)), path
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith(".py") or "/" in text or os.sep in text or text.startswith(".")
+
+
+def locate_module_file(module: str, path_entry: str) -> str | None:
+    """The source file of ``module`` under ``path_entry``, found without importing it."""
+    locations: list[str] | None = [path_entry]
+    spec = None
+    for i, part in enumerate(module.split(".")):
+        name = ".".join(module.split(".")[: i + 1])
+        spec = importlib.machinery.PathFinder.find_spec(name, locations)
+        if spec is None:
+            return None
+        locations = list(spec.submodule_search_locations or [])
+    return spec.origin if spec is not None and spec.has_location else None
+
+
+def _module_exists(module: str, path_entry: str) -> bool:
+    top = module.split(".")[0]
+    if importlib.machinery.PathFinder.find_spec(top, [path_entry]) is not None:
+        return True
+    # Installed packages (``--flask-app=flaskr``); find_spec on a top-level name only
+    # consults the finders, it does not execute the module.
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flask-app") -> AppSpec:
+    """Check ``raw`` against Flask's grammar and locate it relative to ``base_dir``.
+
+    Raises :class:`UsageError` with a one-line message for anything Flask would reject
+    before importing, and for files or modules that do not exist.
+    """
+    base = os.path.abspath(os.fspath(base_dir))
+    text = (raw or "").strip()
+    if not text:
+        raise UsageError(f"app spec from {source} is empty; {_HINT}")
+    pieces = _SPLIT.split(text, maxsplit=1)
+    module_part = pieces[0].strip()
+    attr_text = pieces[1] if len(pieces) == 2 else None
+    if not module_part:
+        raise UsageError(f"app spec {raw!r} names no module before ':'; write e.g. 'hello:app'")
+    attr: str | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    is_call = False
+    if attr_text is not None:
+        if not attr_text.strip():
+            raise UsageError(
+                f"app spec {raw!r} has nothing after ':'; name the app ('{module_part}:app') "
+                f"or drop the colon to let Flask discover it ('{module_part}')"
+            )
+        attr, args, kwargs, is_call = _parse_attribute(raw, attr_text)
+
+    file: str | None = None
+    candidate = os.path.join(base, module_part)
+    if _looks_like_path(module_part) or os.path.isdir(candidate):
+        if module_part.endswith(".py"):
+            if not os.path.isfile(candidate):
+                raise UsageError(
+                    f"app spec {raw!r}: file {candidate} does not exist; paths are relative "
+                    f"to {base}"
+                )
+            file = os.path.realpath(candidate)
+        elif os.path.isdir(candidate):
+            if not os.path.isfile(os.path.join(candidate, "__init__.py")):
+                hint = next(
+                    (f"'{module_part.rstrip('/')}/{n}'" for n in DEFAULT_FILES
+                     if os.path.isfile(os.path.join(candidate, n))),
+                    "a file inside it such as 'dir/app.py'",
+                )
+                raise UsageError(
+                    f"app spec {raw!r}: directory {candidate} is not a Python package "
+                    f"(no __init__.py); point at {hint}"
+                )
+            file = os.path.realpath(os.path.join(candidate, "__init__.py"))
+        elif os.path.isfile(candidate + ".py"):
+            file = os.path.realpath(candidate + ".py")
+        else:
+            raise UsageError(
+                f"app spec {raw!r}: {candidate} does not exist; paths are relative to {base}"
+            )
+        module, path_entry = prepare_import(file)
+    else:
+        if not all(p.isidentifier() for p in module_part.split(".")):
+            raise UsageError(
+                f"app spec {raw!r}: {module_part!r} is not a module name or an existing path "
+                f"under {base}; {_HINT}"
+            )
+        module, path_entry = prepare_import(candidate)
+        if not _module_exists(module, path_entry):
+            raise UsageError(
+                f"app spec {raw!r}: no module {module.split('.')[0]!r} in {path_entry} or in "
+                f"the environment of {sys.executable}; check the name, run pytest from the "
+                "project directory, or install the project (pip install -e .)"
+            )
+    return AppSpec(
+        raw=text,
+        source=source,
+        base_dir=base,
+        module=module,
+        path_entry=path_entry,
+        attr=attr,
+        args=args,
+        kwargs=kwargs,
+        is_call=is_call,
+        file=file,
+    )
+
+
+def default_spec(rootdir: str | os.PathLike[str]) -> str | None:
+    """Flask's fallback when no app is named: ``wsgi.py``, then ``app.py``."""
+    for name in DEFAULT_FILES:
+        if (Path(rootdir) / name).is_file():
+            return name
+    return None
+
+
+def has_main_guard(source: str) -> bool:
+    """True when a module has a top-level ``if __name__ == "__main__":`` block."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in tree.body:
+        if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+            continue
+        test = node.test
+        if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+            continue
+        sides = [test.left, test.comparators[0]]
+        names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+        consts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+        if names and consts:
+            return True
+    return False
+
+
+def script_entry(module: str, module_file: str | None, is_package: bool, cwd: str) -> tuple[tuple[str, ...] | None, str]:
+    """How ``python ...`` would run the app's own entry point, or why it cannot.
+
+    A package runs as ``python -m pkg`` when it has ``__main__.py``; a module inside a
+    package as ``python -m pkg.mod`` (so its relative imports work); a top-level module
+    as ``python path/to/file.py``, exactly what its author types.
+    """
+    if module_file is None:
+        return None, f"{module!r} has no source file to run"
+    if is_package:
+        main = Path(module_file).parent / "__main__.py"
+        if main.is_file():
+            return ("-m", module), ""
+        return None, (
+            f"package {module!r} has no __main__.py, so it has no script entry point "
+            f"(python -m {module} would not start it)"
+        )
+    try:
+        text = Path(module_file).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return None, f"cannot read {module_file}: {exc}"
+    if not has_main_guard(text):
+        return None, (
+            f"{module_file} has no `if __name__ == '__main__':` block, so it has no "
+            "script entry point"
+        )
+    if "." in module:
+        return ("-m", module), ""
+    rel = os.path.relpath(module_file, cwd)
+    return ((rel if not rel.startswith("..") else module_file),), ""

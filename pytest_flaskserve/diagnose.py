@@ -1,0 +1,159 @@
+"""Turn a failed start (exit code, log, what we know of the app) into causes and fixes.
+
+Pure functions over text: they never change an outcome, they only explain it. Each rule
+looks for the evidence a user would look for in the log and says what to do next.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+DEV_SERVER_BANNER = re.compile(r"\* (Running on http|Serving Flask app)")
+_NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '?([\w.]+)'?")
+_SYNTAX = re.compile(r'File "([^"]+)", line (\d+)[^\n]*\n(?:.*\n){0,4}?\s*SyntaxError: (.*)')
+#: (pattern, group holding the missing name) for each server's wording
+_ATTR = (
+    (re.compile(r"Failed to find attribute '(\w+)' in '([\w.]+)'"), 1),
+    (re.compile(r"module '([\w.]+)' has no attribute '(\w+)'"), 2),
+    (re.compile(r"Bad object name '(\w+)'"), 1),
+    (re.compile(r'unable to find "(\w+)" callable'), 1),
+)
+_PORT_TAKEN = re.compile(
+    r"Address already in use|Errno 98|EADDRINUSE|probably another instance of uWSGI"
+)
+_EXCEPTION = re.compile(r"^(\w+(?:\.\w+)*(?:Error|Exception|Exit)): (.*)$", re.M)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Everything known about one failed start."""
+
+    server: str
+    production: bool
+    exit_code: int | None
+    reason: str
+    log: str
+    app_module: str | None = None
+    app_attr: str | None = None
+    timeout: float | None = None
+    script_entry: bool = False
+
+
+Rule = Callable[[Failure], "str | None"]
+
+
+def _missing_module(f: Failure) -> str | None:
+    m = _NO_MODULE.search(f.log)
+    if not m:
+        return None
+    missing = m.group(1)
+    top = missing.split(".")[0]
+    if f.app_module and (f.app_module == missing or f.app_module.startswith(missing + ".")):
+        return (f"the app module {missing!r} was not found by the server: run pytest from the "
+                "project directory or install the project (pip install -e .)")
+    if top in ("flask", "werkzeug", "gunicorn", "waitress", "pytest_flaskserve"):
+        return (f"{top!r} is missing from the server's environment ({sys.executable}): "
+                f"install it there (pip install {top}) or run pytest from the environment "
+                "that has it")
+    return (f"the app imports {missing!r}, which is not installed in {sys.executable} "
+            "(often the wrong virtual environment, or a dependency missing from your "
+            f"requirements): pip install the package that provides {top!r}")
+
+
+def _syntax_error(f: Failure) -> str | None:
+    m = _SYNTAX.search(f.log)
+    if m:
+        return (f"syntax error in {m.group(1)}, line {m.group(2)}: {m.group(3).strip()}; "
+                "fix the file (python -m py_compile shows it too)")
+    if "SyntaxError" in f.log:
+        return "the app has a syntax error (see the log): fix the file"
+    return None
+
+
+def _attribute(f: Failure) -> str | None:
+    for pattern, group in _ATTR:
+        m = pattern.search(f.log)
+        if m:
+            name = m.group(group)
+            where = f" in {f.app_module!r}" if f.app_module else ""
+            return (f"the server could not find {name!r}{where}: check the name after ':' "
+                    "in the app spec (or give the factory as 'module:create_app()')")
+    return None
+
+
+def _runs_at_import(f: Failure) -> str | None:
+    if f.production and DEV_SERVER_BANNER.search(f.log):
+        return ("the app calls app.run() at import time, so the development server starts "
+                f"inside {f.server} instead of the app being served by it: move the call under "
+                "`if __name__ == '__main__':`")
+    return None
+
+
+def _port_taken(f: Failure) -> str | None:
+    if _PORT_TAKEN.search(f.log):
+        return ("the port is already in use by another process: stop it, or let the plugin "
+                "choose (do not pass a fixed port in extra arguments)")
+    if "another process already answers" in f.reason:
+        return "another process answered on the port chosen for this server: it was not ours"
+    return None
+
+
+def _exited_without_serving(f: Failure) -> str | None:
+    if not f.script_entry or f.exit_code != 0:
+        return None
+    if "Ignoring a call to 'app.run()'" in f.log:
+        return ("app.run() was ignored because FLASK_RUN_FROM_CLI=true is set in the "
+                "environment: unset it")
+    return ("the script exited without serving: it needs an `if __name__ == '__main__':` "
+            "block that calls app.run() (python hello.py must start the server)")
+
+
+def _timeout(f: Failure) -> str | None:
+    if f.exit_code is not None or "within" not in f.reason:
+        return None
+    return (f"the server stayed up but never answered HTTP within {f.timeout:g} s: the app may "
+            "block at import (waiting on a service, app.run() or serve_forever() at import), "
+            "listen on another address, or need longer (--flask-startup-timeout)")
+
+
+def _last_exception(f: Failure) -> str | None:
+    found = _EXCEPTION.findall(f.log)
+    if not found:
+        return None
+    name, text = found[-1]
+    return f"the app raised {name}: {text.strip()} (traceback in the log below)"
+
+
+RULES: tuple[Rule, ...] = (
+    _runs_at_import,
+    _syntax_error,
+    _missing_module,
+    _attribute,
+    _port_taken,
+    _exited_without_serving,
+    _timeout,
+)
+
+
+def diagnose(failure: Failure) -> list[str]:
+    """Plain-words causes, most specific first; never empty."""
+    causes = [c for c in (rule(failure) for rule in RULES) if c]
+    if not causes:
+        generic = _last_exception(failure)
+        if generic:
+            causes.append(generic)
+    if not causes:
+        causes.append("no known cause was recognised: read the log below")
+    return causes
+
+
+def port_taken(log: str) -> bool:
+    """True when the log says the address was in use (the supervisor retries then)."""
+    return bool(_PORT_TAKEN.search(log))
+
+
+def tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])

@@ -1,0 +1,53 @@
+"""Exceptions that carry enough context to tell the user what to do next.
+
+They hold no pytest types, so the library can be used from scripts and benchmarks;
+``plugin.py`` turns them into usage errors or test failures.
+"""
+
+from __future__ import annotations
+
+
+class FlaskServeError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UsageError(FlaskServeError):
+    """Bad input from the user: a spec, option or marker argument.
+
+    The message is one line that names the input and the fix; the plugin reports it as a
+    pytest usage error (exit code 4) before any test runs.
+    """
+
+
+class ServerStartupError(FlaskServeError):
+    """A server exited, or never answered HTTP, before its deadline.
+
+    ``str()`` is the full report: server, command line, exit code and its meaning,
+    plain-words diagnosis and the tail of the log.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        server: str,
+        command: str,
+        exit_code: int | None,
+        log_tail: str,
+        diagnosis: list[str],
+    ) -> None:
+        super().__init__(message)
+        self.server = server
+        self.command = command
+        self.exit_code = exit_code
+        self.log_tail = log_tail
+        self.diagnosis = diagnosis
+
+
+class ServerDiedError(FlaskServeError):
+    """A server that was serving exited while a test was using it."""
+
+    def __init__(self, message: str, *, server: str, exit_code: int | None) -> None:
+        super().__init__(message)
+        self.server = server
+        self.exit_code = exit_code

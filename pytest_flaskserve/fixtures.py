@@ -1,0 +1,339 @@
+"""Fixtures: glue between pytest's scopes and the supervisor.
+
+Servers are shared per (spec, server, options) for the session by default; a module or
+function scope gives fresh ones. A server found dead is replaced, not reused; a failed
+start is remembered so the tests after it fail at once with the same report.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import pytest
+
+from . import markers, servers
+from .appspec import AppSpec, ResolvedApp, locate_module_file, parse_spec, script_entry
+from .errors import FlaskServeError, ServerStartupError, UsageError
+from .options import Settings
+from .resolution import resolve_app
+from .servers import ServerOptions
+from .supervisor import ServerHandle, StartConfig, start_server
+
+HANDLES_KEY = pytest.StashKey[list[ServerHandle]]()
+
+
+@dataclass
+class Record:
+    """One server's life, for the terminal summary and reports."""
+
+    server: str
+    app: str
+    command: str
+    ready_seconds: float
+    notes: tuple[str, ...]
+    stop_seconds: float | None = None
+    exit_code: int | None = None
+    forced: bool = False
+    failed: str | None = None
+
+
+class Pool:
+    """Servers shared by several tests, keyed by (spec, server, options)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Any, ...], ServerHandle | ServerStartupError] = {}
+        self._lock = threading.Lock()
+        self.replaced: list[str] = []
+
+    def get(self, key: tuple[Any, ...], start: Callable[[], ServerHandle]) -> ServerHandle:
+        with self._lock:
+            entry = self._entries.get(key)
+            if isinstance(entry, ServerStartupError):
+                raise entry
+            if entry is not None and entry.is_running():
+                return entry
+            if entry is not None:
+                self.replaced.append(entry.server)
+                entry.stop()
+            try:
+                handle = start()
+            except ServerStartupError as exc:
+                self._entries[key] = exc
+                raise
+            self._entries[key] = handle
+            return handle
+
+    def close(self) -> None:
+        with self._lock:
+            entries, self._entries = list(self._entries.values()), {}
+        for entry in entries:
+            if isinstance(entry, ServerHandle):
+                entry.stop()
+
+
+@dataclass
+class Runtime:
+    """Everything the plugin keeps for one pytest session (lives in ``config.stash``)."""
+
+    settings: Settings
+    rootdir: str
+    worker: str = ""
+    app_spec: AppSpec | None = None
+    log_dir: Path | None = None
+    session_pool: Pool = field(default_factory=Pool)
+    records: list[Record] = field(default_factory=list)
+    verbose: int = 0
+
+    # -- what a test asks for -------------------------------------------------------
+    def spec_for(self, node: pytest.Item | pytest.Function | Any) -> AppSpec:
+        mark = node.get_closest_marker("flask_app")
+        if mark is not None:
+            raw = markers.app_arg(mark.args, mark.kwargs)
+            return parse_spec(raw, self.rootdir, source="@pytest.mark.flask_app")
+        if self.app_spec is not None:
+            return self.app_spec
+        if self.settings.app:
+            self.app_spec = parse_spec(self.settings.app, self.settings.app_base,
+                                       source=self.settings.app_source)
+            return self.app_spec
+        raise UsageError(
+            "no Flask app to serve: pass --flask-app=module:app, set flask_app in the ini "
+            "file, set FLASK_APP, or add @pytest.mark.flask_app('module:app')"
+        )
+
+    def resolve(self, spec: AppSpec) -> ResolvedApp:
+        return resolve_app(spec, timeout=self.settings.startup_timeout)
+
+    def scope_for(self, node: Any) -> str:
+        mark = node.get_closest_marker("flask_scope")
+        return markers.scope_arg(mark.args, mark.kwargs) if mark else self.settings.scope
+
+    def options_for(self, node: Any, server: str) -> ServerOptions:
+        s = self.settings
+        merged: dict[str, Any] = {
+            "workers": s.workers, "threads": s.threads, "worker_class": s.worker_class,
+            "debug": True if s.debug else None, "reload": None,
+        }
+        extra: list[str] = [a for name, args in s.server_args if name == server for a in args]
+        env: dict[str, str] = {}
+        for mark in reversed(list(node.iter_markers("flask_options"))):
+            opts = markers.options_arg(mark.args, mark.kwargs)
+            for k in ("workers", "threads", "worker_class", "debug", "reload"):
+                if opts[k] is not None:
+                    merged[k] = opts[k]
+            more = opts["extra_args"]
+            if isinstance(more, Mapping):
+                extra += list(more.get(server, ()))
+            elif more:
+                extra += list(more)
+            env.update(opts["env"] or {})
+        return ServerOptions(extra_args=tuple(extra), env=tuple(sorted(env.items())), **merged)
+
+    # -- starting -------------------------------------------------------------------
+    def start_config(self, *, ready_path: str | None = None,
+                     startup_timeout: float | None = None) -> StartConfig:
+        assert self.log_dir is not None
+        s = self.settings
+        return StartConfig(
+            log_dir=self.log_dir, host=s.host,
+            ready_path=ready_path or s.ready_path,
+            startup_timeout=startup_timeout or s.startup_timeout,
+            stop_timeout=s.stop_timeout, load_dotenv=s.load_dotenv, log_tag=self.worker,
+        )
+
+    def start(self, server: str, app: ResolvedApp, options: ServerOptions,
+              config: StartConfig | None = None) -> ServerHandle:
+        launcher = servers.get(server)
+        why = launcher.unavailable()
+        if why:
+            pytest.skip(why)
+        try:
+            handle = start_server(launcher, app, options, config or self.start_config())
+        except ServerStartupError as exc:
+            self.records.append(Record(server, app.spec.raw, exc.command, 0.0, (),
+                                       failed=str(exc).splitlines()[0]))
+            raise
+        record = Record(server, app.spec.raw, handle.command, handle.ready_seconds, handle.notes)
+        self.records.append(record)
+        original_stop = handle.stop
+
+        def stop_and_record() -> int | None:
+            code = original_stop()
+            if handle.stop_result is not None and record.stop_seconds is None:
+                record.stop_seconds = handle.stop_result.seconds
+                record.exit_code = handle.stop_result.returncode
+                record.forced = handle.stop_result.forced
+            return code
+
+        handle.stop = stop_and_record  # type: ignore[method-assign]
+        return handle
+
+
+RUNTIME_KEY = pytest.StashKey[Runtime]()
+
+
+def runtime(config: pytest.Config) -> Runtime:
+    return config.stash[RUNTIME_KEY]
+
+
+def _fail(exc: FlaskServeError) -> Any:
+    pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def _flaskserve_runtime(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    rt = runtime(request.config)
+    if rt.log_dir is None:
+        rt.log_dir = tmp_path_factory.mktemp("flaskserve", numbered=True)
+    yield rt
+    rt.session_pool.close()
+
+
+@pytest.fixture(scope="module")
+def _flaskserve_module_pool() -> Iterator[Pool]:
+    pool = Pool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def flask_server_name(request: pytest.FixtureRequest) -> str:
+    """The server this test instance runs on (the id in ``test_x[gunicorn]``)."""
+    return str(getattr(request, "param", "flask-run"))
+
+
+@pytest.fixture
+def flask_server(request: pytest.FixtureRequest, flask_server_name: str,
+                 _flaskserve_runtime: Runtime) -> Iterator[ServerHandle]:
+    """A running server for this test: ``.url``, ``.server``, ``.pid``, ``.command``,
+    ``.log_path``, ``read_log()``, ``wait_for_log()``, ``stop()``; ``str()`` is the URL."""
+    rt = _flaskserve_runtime
+    node = request.node
+    try:
+        spec = rt.spec_for(node)
+        app = rt.resolve(spec)
+        options = rt.options_for(node, flask_server_name)
+        scope = rt.scope_for(node)
+    except UsageError as exc:
+        _fail(exc)
+    key = (spec.raw, spec.base_dir, flask_server_name, options.key())
+
+    def start() -> ServerHandle:
+        return rt.start(flask_server_name, app, options)
+
+    try:
+        if scope == "function":
+            handle = start()
+        elif scope == "module":
+            pool: Pool = request.getfixturevalue("_flaskserve_module_pool")
+            handle = pool.get(key, start)
+        else:
+            handle = rt.session_pool.get(key, start)
+    except ServerStartupError as exc:
+        _fail(exc)
+    node.stash.setdefault(HANDLES_KEY, []).append(handle)
+    try:
+        yield handle
+    finally:
+        if scope == "function":
+            handle.stop()
+
+
+@pytest.fixture
+def flask_url(flask_server: ServerHandle) -> str:
+    """The base URL of this test's server, e.g. ``http://127.0.0.1:38211``."""
+    return flask_server.url
+
+
+@pytest.fixture
+def flask_http(flask_server: ServerHandle) -> Iterator[Any]:
+    """A ``requests.Session`` bound to the server: ``flask_http.get("/")``."""
+    from .client import BaseUrlSession
+
+    with BaseUrlSession(flask_server.url) as session:
+        yield session
+
+
+class ServerFactory:
+    """Start one-off servers in a test; all are stopped when the test ends."""
+
+    def __init__(self, rt: Runtime, node: Any) -> None:
+        self._rt = rt
+        self._node = node
+        self.handles: list[ServerHandle] = []
+
+    def __call__(
+        self,
+        server: str = "flask-run",
+        app: str | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        workers: int | None = None,
+        threads: int | None = None,
+        worker_class: str | None = None,
+        debug: bool | None = None,
+        reload: bool | None = None,
+        ready_path: str | None = None,
+        startup_timeout: float | None = None,
+        resolve: bool = True,
+        base_dir: str | Path | None = None,
+    ) -> ServerHandle:
+        """Start ``app`` (default: the test's app) under ``server`` and wait until it serves.
+
+        ``resolve=False`` skips importing the app first, so a broken app reaches the
+        server and you can assert on its :class:`ServerStartupError`.
+        Raises :class:`UsageError` for a bad spec or server name.
+        """
+        servers.get(server)  # an unknown name is a UsageError before anything starts
+        if app is None:
+            spec = self._rt.spec_for(self._node)
+        else:
+            spec = parse_spec(app, base_dir or self._rt.rootdir, source="flask_server_factory")
+        target = self._rt.resolve(spec) if resolve else unresolved(spec)
+        options = ServerOptions(workers=workers, threads=threads, worker_class=worker_class,
+                                debug=debug, reload=reload, extra_args=tuple(args),
+                                env=tuple(sorted((env or {}).items())))
+        handle = self._rt.start(server, target, options,
+                                self._rt.start_config(ready_path=ready_path,
+                                                      startup_timeout=startup_timeout))
+        self.handles.append(handle)
+        self._node.stash.setdefault(HANDLES_KEY, []).append(handle)
+        return handle
+
+    def close(self) -> None:
+        for handle in reversed(self.handles):
+            handle.stop()
+
+
+def unresolved(spec: AppSpec) -> ResolvedApp:
+    """A target rendered from the spec as written, without importing the app."""
+    module_file = spec.file or locate_module_file(spec.module, spec.path_entry)
+    is_package = bool(module_file and module_file.endswith("__init__.py"))
+    script, reason = script_entry(spec.module, module_file, is_package, spec.base_dir)
+    return ResolvedApp(
+        spec=spec, module=spec.module, attr=spec.attr or "app", is_factory=spec.is_call,
+        args=spec.args, kwargs=spec.kwargs, module_file=module_file, is_package=is_package,
+        script=script, script_reason=reason, runs_at_import=False,
+    )
+
+
+@pytest.fixture
+def flask_server_factory(request: pytest.FixtureRequest,
+                         _flaskserve_runtime: Runtime) -> Iterator[ServerFactory]:
+    """Start one-off servers: ``flask_server_factory("gunicorn", "hello:app", workers=2)``."""
+    factory = ServerFactory(_flaskserve_runtime, request.node)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+__all__ = [
+    "flask_server", "flask_server_name", "flask_url", "flask_http", "flask_server_factory",
+    "_flaskserve_runtime", "_flaskserve_module_pool", "Runtime", "ServerFactory",
+]

@@ -1,0 +1,107 @@
+"""Marker arguments, checked by calling functions with the markers' real signatures.
+
+A wrong argument gives the same message Python gives for a wrong call, prefixed with the
+marker's name, instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from .errors import UsageError
+from .options import SCOPES
+
+MARKERS = {
+    "flask_servers": "flask_servers(*names): run this test only on these servers "
+                     "(flask-run, app-run, gunicorn, waitress, uwsgi)",
+    "flask_app": "flask_app(spec): serve this Flask app spec instead of --flask-app, "
+                 "e.g. flask_app(\"pkg:create_app('test')\")",
+    "flask_options": "flask_options(workers=None, threads=None, worker_class=None, debug=None, "
+                     "reload=None, extra_args=None, env=None): per-server options for this test",
+    "flask_scope": "flask_scope(scope): 'session' (shared server), 'module' or 'function' "
+                   "(a fresh server)",
+}
+
+
+def _servers(*names: str) -> tuple[str, ...]:
+    return names
+
+
+def _app(spec: str) -> str:
+    return spec
+
+
+def _scope(scope: str) -> str:
+    return scope
+
+
+def _options(
+    *,
+    workers: int | None = None,
+    threads: int | None = None,
+    worker_class: str | None = None,
+    debug: bool | None = None,
+    reload: bool | None = None,
+    extra_args: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "workers": workers, "threads": threads, "worker_class": worker_class,
+        "debug": debug, "reload": reload, "extra_args": extra_args, "env": env,
+    }
+
+
+def _call(name: str, func: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    try:
+        return func(*args, **kwargs)
+    except TypeError as exc:
+        raise UsageError(f"@pytest.mark.{name}: {str(exc).split(') ', 1)[-1]}; "
+                         f"signature: {MARKERS[name]}") from None
+
+
+def servers_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    names = _call("flask_servers", _servers, args, kwargs)
+    if not names:
+        raise UsageError("@pytest.mark.flask_servers() names no server; e.g. "
+                         "@pytest.mark.flask_servers('gunicorn', 'waitress')")
+    flat: list[str] = []
+    for n in names:
+        if isinstance(n, (list, tuple)):
+            flat.extend(n)
+        elif isinstance(n, str):
+            flat.extend(s.strip() for s in n.split(",") if s.strip())
+        else:
+            raise UsageError(f"@pytest.mark.flask_servers: {n!r} is not a server name")
+    return tuple(flat)
+
+
+def app_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+    spec = _call("flask_app", _app, args, kwargs)
+    if not isinstance(spec, str) or not spec.strip():
+        raise UsageError(f"@pytest.mark.flask_app: {spec!r} is not an app spec; "
+                         "e.g. @pytest.mark.flask_app('hello:app')")
+    return spec
+
+
+def scope_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+    scope = _call("flask_scope", _scope, args, kwargs)
+    if scope not in SCOPES:
+        raise UsageError(f"@pytest.mark.flask_scope({scope!r}): use one of {', '.join(SCOPES)}")
+    return str(scope)
+
+
+def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    opts: dict[str, Any] = _call("flask_options", _options, args, kwargs)
+    for key in ("workers", "threads"):
+        v = opts[key]
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise UsageError(f"@pytest.mark.flask_options({key}={v!r}): use a whole number >= 1")
+    for key in ("debug", "reload"):
+        v = opts[key]
+        if v is not None and not isinstance(v, bool):
+            raise UsageError(f"@pytest.mark.flask_options({key}={v!r}): use True or False")
+    extra = opts["extra_args"]
+    if isinstance(extra, str):
+        raise UsageError("@pytest.mark.flask_options(extra_args=...): give a list of "
+                         "arguments, or a dict of server name to list")
+    return opts

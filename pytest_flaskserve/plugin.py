@@ -1,0 +1,215 @@
+"""pytest hooks only: options, markers, parametrization, report header and summary.
+
+Everything that starts, waits for or stops a server lives in the library modules; this
+file turns their results and errors into what pytest shows. Loading it imports neither
+Flask nor any server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any, Generator
+
+import pytest
+
+from . import markers, process, servers
+from .errors import FlaskServeError, UsageError
+from .fixtures import (  # noqa: F401  (fixtures are found in the plugin's namespace)
+    HANDLES_KEY,
+    RUNTIME_KEY,
+    Runtime,
+    _flaskserve_module_pool,
+    _flaskserve_runtime,
+    flask_http,
+    flask_server,
+    flask_server_factory,
+    flask_server_name,
+    flask_url,
+    runtime,
+)
+from .appspec import default_spec, parse_spec
+from .options import OPTIONS, load_settings
+from .reporting import header_lines, summary_lines
+
+SERVER_FIXTURE = "flask_server_name"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("flaskserve", "pytest-flaskserve: run the app under real servers")
+    group.addoption("--flask-app", dest="flaskserve_app", default=None, metavar="SPEC",
+                    help="Flask app to serve, in flask --app syntax (module:app, "
+                         "module:create_app('dev'), path/to/app.py, ...); "
+                         "ini flask_app, env FLASK_APP")
+    parser.addini("flask_app", "Flask app spec to serve (same syntax as flask --app)")
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": f"flaskserve_{opt.dest}", "help":
+                                  f"{opt.help}; ini {opt.ini}"
+                                  + (f", env {opt.env}" if opt.env else "")
+                                  + (f" (default {opt.default})" if opt.default else "")}
+        if opt.action == "store_true":
+            kwargs.update(action="store_true", default=False)
+        else:
+            kwargs.update(action=opt.action, default=None, metavar=opt.metavar)
+        group.addoption(opt.flag, **kwargs)
+        parser.addini(opt.ini, opt.help, type=opt.ini_type,  # type: ignore[arg-type]
+                      default=False if opt.ini_type == "bool" else None)
+
+
+def _usage(exc: FlaskServeError) -> pytest.UsageError:
+    return pytest.UsageError(f"pytest-flaskserve: {exc}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in markers.MARKERS.items():
+        config.addinivalue_line("markers", text)
+    if config.option.help or getattr(config.option, "version", False):
+        return
+    cli = {opt.dest: getattr(config.option, f"flaskserve_{opt.dest}", None) for opt in OPTIONS}
+    cli["app"] = config.option.flaskserve_app
+    rootdir = str(config.rootpath)
+    ini_dir = str(config.inipath.parent) if config.inipath else rootdir
+
+    def ini(name: str) -> Any:
+        try:
+            return config.getini(name)
+        except ValueError:
+            return None
+
+    try:
+        settings = load_settings(
+            cli, ini, os.environ, invocation_dir=str(config.invocation_params.dir),
+            ini_dir=ini_dir, rootdir=rootdir, default_app=default_spec,
+        )
+        for name in settings.servers or ():
+            servers.get(name)
+        for name, _ in settings.server_args:
+            servers.get(name)
+        rt = Runtime(settings=settings, rootdir=rootdir,
+                     worker=os.environ.get("PYTEST_XDIST_WORKER", ""),
+                     verbose=config.get_verbosity())
+        # A spec the user named is checked now, so a typo is a usage error before any
+        # test runs; the implicit wsgi.py/app.py default is resolved on first use.
+        if settings.app and settings.sources["app"] != "default":
+            rt.app_spec = parse_spec(settings.app, settings.app_base, source=settings.app_source)
+            rt.resolve(rt.app_spec)
+    except UsageError as exc:
+        raise _usage(exc) from None
+    config.stash[RUNTIME_KEY] = rt
+    _stop_on_sigterm()
+
+
+def _stop_on_sigterm() -> None:
+    """pytest has no SIGTERM handling: stop our servers, then die of SIGTERM as before."""
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            process.stop_all(grace=0.5)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        pass
+
+
+def _selected(metafunc: pytest.Metafunc, rt: Runtime) -> tuple[list[str], set[str]]:
+    """Servers for this test, and which of them were chosen explicitly."""
+    mark = metafunc.definition.get_closest_marker("flask_servers")
+    cli = rt.settings.servers
+    if mark is not None:
+        chosen = list(markers.servers_arg(mark.args, mark.kwargs))
+        for name in chosen:
+            servers.get(name)
+        if cli:
+            chosen = [n for n in chosen if n in cli]
+        return chosen, set(chosen)
+    if cli:
+        return list(cli), set(cli)
+    return servers.names(), set()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if SERVER_FIXTURE not in metafunc.fixturenames:
+        return
+    rt = metafunc.config.stash.get(RUNTIME_KEY, None)
+    if rt is None:
+        return
+    try:
+        names, explicit = _selected(metafunc, rt)
+        app = None
+        if "app-run" in names and "app-run" not in explicit:
+            try:
+                app = rt.resolve(rt.spec_for(metafunc.definition))
+            except UsageError:
+                app = None  # reported by the fixture, with the test
+    except UsageError as exc:
+        raise _usage(exc) from None
+    params = []
+    for name in names:
+        launcher = servers.get(name)
+        reason = launcher.unavailable()
+        if reason is None and app is not None and name not in explicit:
+            why = launcher.unsupported(app)
+            if why:
+                reason = f"{name}: {why}"
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(name, id=name, marks=marks))
+    if not params:
+        params = [pytest.param("none", id="no-server", marks=[pytest.mark.skip(
+            reason="no server left: the flask_servers marker and --flask-servers do not overlap")])]
+    metafunc.parametrize(SERVER_FIXTURE, params, indirect=True)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    rt = config.stash.get(RUNTIME_KEY, None)
+    if rt is None:
+        return []
+    return header_lines(rt, config.get_verbosity())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    handles = item.stash.get(HANDLES_KEY, [])
+    if not handles:
+        return report
+    if call.when == "call":
+        for h in handles:
+            if h.stop_result is None and not h.is_running():
+                died = (f"{h.server} died during the test ({process.describe_exit(h.exit_code)}); "
+                        f"command: {h.command}\nlast lines of {h.log_path}:\n{h.log_tail()}")
+                if report.passed:
+                    report.outcome = "failed"
+                    report.longrepr = died
+                else:
+                    report.sections.append((f"flask server died: {h.server}", died))
+    if report.failed:
+        for h in handles:
+            report.sections.append((f"flask server log: {h.server} ({h.log_path})", h.log_tail()))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    rt = config.stash.get(RUNTIME_KEY, None)
+    if rt is None or not rt.records:
+        return
+    lines = summary_lines(rt, config.get_verbosity())
+    if lines:
+        terminalreporter.write_sep("-", "flaskserve servers")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    rt = session.config.stash.get(RUNTIME_KEY, None)
+    if rt is not None:
+        rt.session_pool.close()
+    process.stop_all()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    process.stop_all()

@@ -1,0 +1,331 @@
+"""Start a command in its own session with its log in a file; stop its whole tree.
+
+This module knows nothing of HTTP or Flask. ``Popen`` is the single source of truth for
+a process's exit code: psutil is used only to find descendants, never to wait.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Mapping, Sequence
+
+#: Every process we start carries this variable (``<session token>:<server id>``), so a
+#: sweep can find what escaped its process group, and only what we started.
+OWNER_ENV = "FLASKSERVE_OWNER"
+
+SESSION_TOKEN = uuid.uuid4().hex[:16]
+
+
+def describe_exit(code: int | None) -> str:
+    """``exit code 3`` or ``killed by SIGKILL`` for a Popen return code."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+@dataclass(frozen=True)
+class StopResult:
+    """How a stop went: the real exit code, and whether we had to SIGKILL."""
+
+    returncode: int | None
+    forced: bool
+    seconds: float
+    already_exited: bool
+
+
+class ManagedProcess:
+    """One started command: its own session and process group, output in ``log_path``."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str,
+        log_path: Path,
+    ) -> None:
+        self.argv = list(argv)
+        self.cwd = cwd
+        self.log_path = log_path
+        self.server_id = uuid.uuid4().hex[:12]
+        self.owner = f"{SESSION_TOKEN}:{self.server_id}"
+        self.env = {**env, OWNER_ENV: self.owner}
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.stop_result: StopResult | None = None
+
+    # -- start ----------------------------------------------------------------------
+    def start(self) -> int:
+        """Start the command; returns its pid. Raises OSError if it cannot be executed."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self._popen = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        _registry.add(self)
+        return self._popen.pid
+
+    @property
+    def pid(self) -> int:
+        assert self._popen is not None, "process not started"
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._popen is None else self._popen.poll()
+
+    def poll(self) -> int | None:
+        """The exit code if the leader has exited, else None (reaps it)."""
+        return self.returncode
+
+    def descendants(self) -> list[object]:
+        """psutil handles of the leader's descendants (empty when it is gone)."""
+        import psutil
+
+        try:
+            return list(psutil.Process(self.pid).children(recursive=True))
+        except psutil.Error:
+            return []
+
+    def tree_pids(self) -> set[int]:
+        import psutil
+
+        pids = {self.pid}
+        for p in self.descendants():
+            assert isinstance(p, psutil.Process)
+            pids.add(p.pid)
+        return pids
+
+    # -- stop -----------------------------------------------------------------------
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 5.0) -> StopResult:
+        """Stop the whole tree: ``sig`` to the group, ``grace`` seconds, SIGKILL, sweep.
+
+        Safe to call more than once and from any thread; later calls return the first
+        result.
+        """
+        with self._lock:
+            if self.stop_result is not None:
+                return self.stop_result
+            popen = self._popen
+            if popen is None:
+                raise RuntimeError("process was never started")
+            t0 = time.perf_counter()
+            already = popen.poll() is not None
+            snapshot = [] if already else self.descendants()
+            forced = False
+            if not already:
+                _killpg(popen.pid, sig)
+                try:
+                    popen.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    forced = True
+                    _killpg(popen.pid, signal.SIGKILL)
+                    popen.wait()
+            # Whatever stayed in the group (workers, the reloader child) goes now.
+            _killpg(popen.pid, signal.SIGKILL)
+            _kill_survivors(snapshot)
+            self.stop_result = StopResult(
+                returncode=popen.returncode,
+                forced=forced,
+                seconds=time.perf_counter() - t0,
+                already_exited=already,
+            )
+            _registry.discard(self)
+            return self.stop_result
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_survivors(procs: Sequence[object]) -> None:
+    """SIGKILL descendants that left the process group (setsid) and still run."""
+    import psutil
+
+    for p in procs:
+        assert isinstance(p, psutil.Process)
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                p.kill()
+        except psutil.Error:
+            pass
+
+
+def sweep_owned(token: str = SESSION_TOKEN) -> list[int]:
+    """Kill every process whose environment says this session started it.
+
+    The last line of defence for processes that escaped both the process group and the
+    descendant snapshot. Returns the pids killed.
+    """
+    import psutil
+
+    killed: list[int] = []
+    me = os.getpid()
+    for p in psutil.process_iter(["pid"]):
+        if p.pid == me:
+            continue
+        try:
+            owner = p.environ().get(OWNER_ENV, "")
+            if owner.startswith(token + ":") and p.status() != psutil.STATUS_ZOMBIE:
+                p.kill()
+                killed.append(p.pid)
+        except psutil.Error:
+            continue
+    return killed
+
+
+class _Registry:
+    """Processes started and not yet stopped, for the final sweep and the watchdog."""
+
+    def __init__(self) -> None:
+        self._live: dict[int, ManagedProcess] = {}
+        self._lock = threading.Lock()
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._watch_pipe: IO[bytes] | None = None
+
+    def add(self, proc: ManagedProcess) -> None:
+        with self._lock:
+            self._live[proc.pid] = proc
+            self._tell(f"+ {proc.pid}\n")
+
+    def discard(self, proc: ManagedProcess) -> None:
+        with self._lock:
+            if self._live.pop(proc.pid, None) is not None:
+                self._tell(f"- {proc.pid}\n")
+
+    def live(self) -> list[ManagedProcess]:
+        with self._lock:
+            return list(self._live.values())
+
+    def _tell(self, line: str) -> None:
+        if self._watch_pipe is None:
+            self._start_watchdog()
+        pipe = self._watch_pipe
+        if pipe is None:
+            return
+        try:
+            pipe.write(line.encode())
+            pipe.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self._watch_pipe = None
+
+    def _start_watchdog(self) -> None:
+        """A tiny process that outlives a killed pytest and stops what we started.
+
+        It reads pids from a pipe; when the pipe closes without ``bye`` (pytest died,
+        even by SIGKILL), it kills those process groups and sweeps by ``OWNER_ENV``.
+        """
+        if os.environ.get("FLASKSERVE_NO_WATCHDOG"):
+            return
+        try:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-m", "pytest_flaskserve._watchdog", SESSION_TOKEN],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+                cwd=tempfile.gettempdir(),
+            )
+            self._watch_pipe = self._watchdog.stdin
+        except OSError:
+            self._watchdog = None
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Clean end of the session: tell the watchdog, and wait for it."""
+        with self._lock:
+            pipe, self._watch_pipe = self._watch_pipe, None
+            dog, self._watchdog = self._watchdog, None
+        if pipe is not None:
+            try:
+                pipe.write(b"bye\n")
+                pipe.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        if dog is not None:
+            try:
+                dog.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                dog.kill()
+                dog.wait()
+
+
+_registry = _Registry()
+
+
+def live_processes() -> list[ManagedProcess]:
+    """Processes started in this interpreter and not yet stopped."""
+    return _registry.live()
+
+
+def stop_all(grace: float = 2.0) -> list[StopResult]:
+    """Stop everything still running (end of session, Ctrl-C) and close the watchdog."""
+    results = [p.stop(signal.SIGTERM, grace) for p in _registry.live()]
+    _registry.close()
+    return results
+
+
+@dataclass(frozen=True)
+class Captured:
+    returncode: int | None
+    output: str
+    timed_out: bool
+
+
+def run_captured(
+    argv: Sequence[str], *, env: Mapping[str, str], cwd: str, timeout: float
+) -> Captured:
+    """Run a short-lived helper with a deadline; kill its whole group if it overruns.
+
+    Output goes to a temporary file, not a pipe, so a grandchild that keeps the pipe
+    open cannot make us wait past the deadline.
+    """
+    with tempfile.TemporaryFile() as out:
+        popen = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env={**env, OWNER_ENV: f"{SESSION_TOKEN}:helper"},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+        timed_out = False
+        try:
+            popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        _killpg(popen.pid, signal.SIGKILL)
+        popen.wait()
+        out.seek(0)
+        text = out.read().decode("utf-8", errors="replace")
+    return Captured(None if timed_out else popen.returncode, text, timed_out)

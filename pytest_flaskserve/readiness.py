@@ -1,0 +1,103 @@
+"""Wait until a server really serves HTTP: never a sleep, never a bare TCP connect.
+
+A reloader parent, a Gunicorn master and a uWSGI master accept TCP connections before
+the app is loaded, so only an HTTP response counts. Each probe uses a fresh connection
+(uWSGI resets reused keep-alive connections) and its own timeout; before each probe the
+process is checked, so an early exit fails at once; one deadline bounds the whole wait.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Ready:
+    status: int
+    seconds: float
+    probes: int
+
+
+class NotReady(Exception):
+    """The wait ended without an HTTP answer; ``reason`` says why."""
+
+    def __init__(self, reason: str, *, exited: bool, exit_code: int | None, seconds: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.exited = exited
+        self.exit_code = exit_code
+        self.seconds = seconds
+
+
+def probe(host: str, port: int, path: str, timeout: float) -> int | None:
+    """One HTTP GET on a fresh connection: the status, or None if nothing answered."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close", "User-Agent": "pytest-flaskserve"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException, socket.timeout):
+        return None
+    finally:
+        conn.close()
+
+
+def wait_until_serving(
+    host: str,
+    port: int,
+    path: str,
+    *,
+    poll_exit: Callable[[], int | None],
+    timeout: float,
+    owns_port: Callable[[], bool] | None = None,
+    fail_fast: Callable[[], str | None] | None = None,
+    probe_timeout: float = 5.0,
+) -> Ready:
+    """Probe ``http://host:port/path`` until it answers or ``timeout`` seconds pass.
+
+    ``poll_exit`` returns the server's exit code once it has exited. ``owns_port``, when
+    given, confirms the answering socket belongs to our process tree, so a stranger on
+    the port is never taken for our server. ``fail_fast`` may return a reason to stop
+    waiting early (a log line that means the start cannot succeed).
+    """
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    pause = 0.002
+    probes = 0
+    while True:
+        code = poll_exit()
+        if code is not None:
+            raise NotReady("exited before serving", exited=True, exit_code=code,
+                           seconds=time.monotonic() - t0)
+        if fail_fast is not None:
+            reason = fail_fast()
+            if reason:
+                raise NotReady(reason, exited=False, exit_code=None, seconds=time.monotonic() - t0)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise NotReady(
+                f"no HTTP answer on {path} within {timeout:g} s",
+                exited=False, exit_code=None, seconds=time.monotonic() - t0,
+            )
+        probes += 1
+        status = probe(host, port, path, min(probe_timeout, max(remaining, 0.05)))
+        if status is not None:
+            code = poll_exit()
+            if code is not None:
+                raise NotReady("exited before serving", exited=True, exit_code=code,
+                               seconds=time.monotonic() - t0)
+            if owns_port is None or owns_port():
+                return Ready(status=status, seconds=time.monotonic() - t0, probes=probes)
+            raise NotReady(
+                f"another process already answers on {host}:{port}; it is not ours",
+                exited=False, exit_code=None, seconds=time.monotonic() - t0,
+            )
+        # Connection refused comes back at once; back off a little so two cores are
+        # left to the server that is starting.
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+        pause = min(pause * 1.5, 0.025)

@@ -1,0 +1,64 @@
+"""What the terminal shows: the header (app, where it came from, servers) and a summary
+of every server started (ready and stop times, exit codes, commands with ``-v``)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import TYPE_CHECKING
+
+from . import servers
+from .servers import LaunchRequest, ServerOptions
+
+if TYPE_CHECKING:
+    from .fixtures import Runtime
+
+
+def header_lines(rt: Runtime, verbosity: int) -> list[str]:
+    s = rt.settings
+    app = s.app or "none (use --flask-app, flask_app in the ini file, or FLASK_APP)"
+    lines = [f"flaskserve: app {app} (from {s.app_source})"]
+    chosen = list(s.servers or servers.names())
+    parts = []
+    for name in chosen:
+        why = servers.get(name).unavailable()
+        parts.append(name if why is None else f"{name} (not installed)")
+    src = s.sources.get("servers", "default")
+    lines.append(f"flaskserve: servers {', '.join(parts)} (from {src}); scope {s.scope}, "
+                 f"startup timeout {s.startup_timeout:g} s")
+    if verbosity > 0 and rt.app_spec is not None:
+        from .resolution import resolve_app
+
+        try:
+            app_target = resolve_app(rt.app_spec, s.startup_timeout)
+        except Exception:  # noqa: BLE001 - the header never fails the run
+            return lines
+        lines.append(f"flaskserve: resolved to {app_target.describe()} "
+                     f"(sys.path entry {app_target.path_entry})")
+        for name in chosen:
+            launcher = servers.get(name)
+            if launcher.unavailable() or launcher.unsupported(app_target):
+                continue
+            plan = launcher.plan(LaunchRequest(app=app_target, host=s.host, port=0,
+                                               options=ServerOptions(), python=sys.executable))
+            cmd = shlex.join(plan.argv).replace(":0", ":{port}").replace("--port 0", "--port {port}")
+            lines.append(f"  {name}: {cmd}")
+            for note in plan.notes:
+                lines.append(f"    ({note})")
+    return lines
+
+
+def summary_lines(rt: Runtime, verbosity: int) -> list[str]:
+    lines = []
+    for r in rt.records:
+        if r.failed:
+            lines.append(f"{r.server:<10} {r.app:<28} FAILED TO START: {r.failed}")
+            continue
+        stop = f"{r.stop_seconds * 1000:.0f} ms" if r.stop_seconds is not None else "-"
+        forced = " (killed after its stop deadline)" if r.forced else ""
+        lines.append(f"{r.server:<10} {r.app:<28} ready {r.ready_seconds * 1000:.0f} ms, "
+                     f"stop {stop}, exit {r.exit_code}{forced}")
+        if verbosity > 0:
+            lines.append(f"    {r.command}")
+            lines.extend(f"    ({n})" for n in r.notes)
+    return lines

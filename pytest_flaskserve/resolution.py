@@ -1,0 +1,103 @@
+"""Resolve a parsed spec to a concrete app in a child interpreter (never in pytest).
+
+The child (``_resolver.py``) runs Flask's discovery rules with ``FLASK_RUN_FROM_CLI``
+set, so an ``app.run()`` at import time does not start serving; it reports what it found
+as JSON. Results are cached per spec for the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+
+from .appspec import AppSpec, ResolvedApp, render_arguments, script_entry
+from .errors import UsageError
+from .process import run_captured
+
+_cache: dict[tuple[str, str], ResolvedApp] = {}
+_lock = threading.Lock()
+
+_FIXES = {
+    "module_not_found": "check the module name and that pytest runs from the project directory",
+    "dependency_missing": "install the missing package in this environment",
+    "syntax_error": "fix the syntax error",
+    "import_error": "fix the error the app raises at import",
+    "attribute_missing": "check the name after ':'",
+    "not_flask": "point the spec at the Flask() object or at a factory that returns one",
+    "factory_arguments": "pass the arguments the factory expects, e.g. create_app('dev')",
+    "factory_error": "fix the factory or pass arguments it accepts",
+    "multiple_apps": "name the app to serve",
+    "no_app": "name the app to serve",
+    "not_callable": "point the spec at the Flask() object or a factory function",
+    "flask_missing": "pip install flask in this environment",
+}
+
+
+def resolve_app(spec: AppSpec, timeout: float = 30.0) -> ResolvedApp:
+    """Import the app in a child interpreter and return the concrete target.
+
+    Raises :class:`UsageError` (one line: the spec, what went wrong, the fix) when the
+    app cannot be loaded, or when its import does not finish within ``timeout`` seconds.
+    """
+    key = (spec.raw, spec.base_dir)
+    with _lock:
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    request = {
+        "module": spec.module,
+        "path_entry": spec.path_entry,
+        "attr": spec.attr,
+        "is_call": spec.is_call,
+        "arguments": repr((spec.args, dict(spec.kwargs))) if spec.is_call else None,
+    }
+    env = {k: v for k, v in os.environ.items() if k not in ("WERKZEUG_RUN_MAIN", "WERKZEUG_SERVER_FD")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    result = run_captured(
+        [sys.executable, "-m", "pytest_flaskserve._resolver", json.dumps(request)],
+        env=env, cwd=spec.base_dir, timeout=timeout,
+    )
+    if result.timed_out:
+        raise UsageError(
+            f"app spec {spec.raw!r} (from {spec.source}): importing the app did not finish "
+            f"within {timeout:g} s; it blocks at import (app.run()/serve_forever() at import, "
+            "a service it waits for): move that under `if __name__ == '__main__':` or raise "
+            "--flask-startup-timeout"
+        )
+    line = next(
+        (ln for ln in reversed(result.output.splitlines()) if ln.startswith("FLASKSERVE-RESOLVED ")),
+        None,
+    )
+    if line is None:
+        last = result.output.strip().splitlines()[-1:] or ["no output"]
+        raise UsageError(
+            f"app spec {spec.raw!r} (from {spec.source}): the app exited during import "
+            f"({result.returncode}): {last[0]}; importing it must not exit the interpreter"
+        )
+    data = json.loads(line.split(" ", 1)[1])
+    if not data["ok"]:
+        fix = _FIXES.get(data["kind"], "see the message")
+        raise UsageError(f"app spec {spec.raw!r} (from {spec.source}): {data['message']}; {fix}")
+    script, reason = script_entry(data["module"], data["module_file"], data["is_package"], spec.base_dir)
+    resolved = ResolvedApp(
+        spec=spec,
+        module=data["module"],
+        attr=data["attr"],
+        is_factory=data["is_factory"],
+        args=spec.args if spec.is_call else (),
+        kwargs=spec.kwargs if spec.is_call else (),
+        module_file=data["module_file"],
+        is_package=data["is_package"],
+        script=script,
+        script_reason=reason,
+        runs_at_import=data["runs_at_import"],
+        import_name=data.get("import_name", ""),
+    )
+    with _lock:
+        _cache[key] = resolved
+    return resolved
+
+
+__all__ = ["resolve_app", "render_arguments"]

@@ -1,0 +1,61 @@
+"""The server registry: one launcher class per server, looked up by name.
+
+Adding a server is one module with one :class:`Launcher` subclass decorated with
+:func:`register`; nothing else in the package names a server. Third-party launchers can
+register through the ``pytest_flaskserve.servers`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from ..errors import UsageError
+from .base import Launcher, LaunchPlan, LaunchRequest, ServerOptions
+
+_REGISTRY: dict[str, Launcher] = {}
+_L = TypeVar("_L", bound=type[Launcher])
+
+
+def register(cls: _L) -> _L:
+    """Class decorator: make ``cls`` available under ``cls.name``."""
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def _load() -> None:
+    if _REGISTRY:
+        return
+    # registration order is the default server order
+    from . import flask_cli  # noqa: F401
+    from . import app_run  # noqa: F401
+    from . import gunicorn  # noqa: F401
+    from . import waitress  # noqa: F401
+    from . import uwsgi  # noqa: F401
+
+    try:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="pytest_flaskserve.servers"):
+            ep.load()
+    except Exception:  # noqa: BLE001 - a broken third-party plugin must not break ours
+        pass
+
+
+def names() -> list[str]:
+    """Every registered server, in the default order."""
+    _load()
+    return list(_REGISTRY)
+
+
+def get(name: str) -> Launcher:
+    """The launcher called ``name``; a :class:`UsageError` that lists them otherwise."""
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown server {name!r}; choose from: {', '.join(_REGISTRY)}"
+        ) from None
+
+
+__all__ = ["Launcher", "LaunchPlan", "LaunchRequest", "ServerOptions", "get", "names", "register"]

@@ -1,0 +1,42 @@
+"""The app's own script entry point: ``python hello.py`` or ``python -m pkg``.
+
+The script's ``app.run(...)`` keeps all its arguments but the address: a small
+``sitecustomize`` (``pytest_flaskserve/_boot``) moves it to the plugin's port, also in
+the reloader's child, which re-runs the same command with the same environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..appspec import ResolvedApp
+from .base import Launcher, LaunchPlan, LaunchRequest
+from . import register
+
+BOOT_DIR = str(Path(__file__).resolve().parent.parent / "_boot")
+
+
+@register
+class AppRun(Launcher):
+    name = "app-run"
+    description = "python hello.py / python -m pkg (the script's own app.run())"
+    production = False
+    supports_reload = True
+
+    def unsupported(self, app: ResolvedApp) -> str | None:
+        return app.script_reason if app.script is None else None
+
+    def plan(self, request: LaunchRequest) -> LaunchPlan:
+        app = request.app
+        if app.script is None:
+            raise ValueError(app.script_reason)
+        argv = [request.python, *app.script, *request.options.extra_args]
+        conf = {"host": request.host, "port": request.port}
+        pythonpath = os.pathsep.join([BOOT_DIR, app.path_entry])
+        return LaunchPlan(
+            argv=argv,
+            env={"FLASKSERVE_APP_RUN": json.dumps(conf), "PYTHONPATH": pythonpath},
+            notes=(f"app.run() is moved to {request.host}:{request.port} by {BOOT_DIR}/sitecustomize.py",),
+        )

@@ -1,0 +1,88 @@
+"""What a launcher is: one class per server that renders a command, never runs one."""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Mapping
+
+from ..appspec import ResolvedApp
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Per-server knobs a test can set; ``None`` keeps the server's (or script's) default."""
+
+    workers: int | None = None
+    threads: int | None = None
+    worker_class: str | None = None
+    debug: bool | None = None
+    reload: bool | None = None
+    extra_args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+    def key(self) -> tuple[object, ...]:
+        return (self.workers, self.threads, self.worker_class, self.debug, self.reload,
+                self.extra_args, self.env)
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    app: ResolvedApp
+    host: str
+    port: int
+    options: ServerOptions
+    python: str
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """A rendered command: argv, environment changes, working directory, and notes that
+    ``-v`` shows (for example why a generated entry module is used)."""
+
+    argv: list[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+class Launcher(ABC):
+    """One server. Subclasses set the class attributes and implement :meth:`plan`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    #: module or distribution that must be importable; None means always available
+    requires: ClassVar[str | None] = None
+    install_hint: ClassVar[str] = ""
+    stop_signal: ClassVar[int] = signal.SIGTERM
+    #: exit codes with a documented meaning for this server
+    exit_codes: ClassVar[Mapping[int, str]] = {}
+    #: a production server: the dev-server banner in its log means app.run() ran at import
+    production: ClassVar[bool] = True
+    supports_reload: ClassVar[bool] = False
+
+    def unavailable(self) -> str | None:
+        """Why the server cannot run in this environment, or None."""
+        if self.requires is None:
+            return None
+        if importlib.util.find_spec(self.requires) is None:
+            return f"{self.name} is not installed in this environment ({self.install_hint})"
+        return None
+
+    def unsupported(self, app: ResolvedApp) -> str | None:
+        """Why this app cannot run under this server at all (skip reason), or None."""
+        return None
+
+    @abstractmethod
+    def plan(self, request: LaunchRequest) -> LaunchPlan:
+        """The command line and environment that start ``request.app`` on its port."""
+
+    @staticmethod
+    def entry_env(app: ResolvedApp) -> dict[str, str]:
+        return {"FLASKSERVE_ENTRY": app.entry_payload()}
+
+    def explain_exit(self, code: int | None) -> str | None:
+        if code is None:
+            return None
+        return self.exit_codes.get(code)

@@ -1,0 +1,285 @@
+"""One server's life: render, start, wait until it serves, hand out a handle, stop.
+
+Fixtures, the reloader helpers and the benchmarks all start servers through
+:func:`start_server`, so every path gets the same environment hygiene, readiness rule,
+port retry, diagnosis and teardown.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import diagnose
+from .appspec import ResolvedApp
+from .errors import ServerDiedError, ServerStartupError
+from .ports import free_port, listening_in
+from .process import ManagedProcess, StopResult, describe_exit
+from .readiness import NotReady, wait_until_serving
+from .servers import Launcher, LaunchRequest, ServerOptions
+
+#: Variables that silently change how Flask and Werkzeug start: never inherited.
+SCRUBBED_ENV = ("FLASK_RUN_FROM_CLI", "WERKZEUG_RUN_MAIN", "WERKZEUG_SERVER_FD", "FLASK_APP",
+                "FLASK_DEBUG", "FLASKSERVE_APP_RUN", "FLASKSERVE_ENTRY")
+_SCRUBBED_PREFIXES = ("FLASK_RUN_",)
+
+_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class StartConfig:
+    """How to start and stop servers, independent of which server."""
+
+    log_dir: Path
+    host: str = "127.0.0.1"
+    ready_path: str = "/"
+    startup_timeout: float = 30.0
+    stop_timeout: float = 5.0
+    load_dotenv: bool = False
+    port_retries: int = 3
+    log_tag: str = ""
+
+
+@dataclass
+class ServerHandle:
+    """A running server. ``str(handle)`` is its base URL; ``handle + "/path"`` a URL."""
+
+    server: str
+    url: str
+    host: str
+    port: int
+    pid: int
+    argv: list[str]
+    log_path: Path
+    app: ResolvedApp
+    options: ServerOptions
+    ready_seconds: float
+    ready_status: int
+    notes: tuple[str, ...]
+    _process: ManagedProcess = field(repr=False)
+    _launcher: Launcher = field(repr=False)
+    _stop_timeout: float = field(repr=False, default=5.0)
+    stop_result: StopResult | None = None
+
+    @property
+    def command(self) -> str:
+        """The exact command line, shell-quoted, as it was run."""
+        return shlex.join(self.argv)
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __add__(self, path: str) -> str:
+        return self.url + path
+
+    def read_log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return diagnose.tail(self.read_log(), lines)
+
+    def wait_for_log(self, text: str | re.Pattern[str], timeout: float = 10.0, *, after: int = 0) -> str:
+        """Wait until ``text`` (a substring or compiled regex) appears in the log.
+
+        ``after`` skips that many characters (use ``len(handle.read_log())`` taken before
+        an action to wait for what the action causes). Returns the matching line; raises
+        :class:`TimeoutError` with the log tail, or :class:`ServerDiedError` if the
+        server exits first.
+        """
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            log = self.read_log()[after:]
+            found = text.search(log) if isinstance(text, re.Pattern) else (text in log and text)
+            if found:
+                idx = found.start() if isinstance(found, re.Match) else log.index(text)
+                start = log.rfind("\n", 0, idx) + 1
+                end = log.find("\n", idx)
+                return log[start:end if end != -1 else None]
+            code = self._process.poll()
+            if code is not None:
+                raise ServerDiedError(
+                    f"{self.server} exited ({describe_exit(code)}) before logging {text!r}\n"
+                    f"{self.log_tail()}", server=self.server, exit_code=code)
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{text!r} did not appear in the {self.server} log within "
+                                   f"{timeout:g} s; last lines:\n{self.log_tail()}")
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.05)
+
+    def is_running(self) -> bool:
+        return self._process.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._process.poll()
+
+    @property
+    def process(self) -> ManagedProcess:
+        return self._process
+
+    def stop(self) -> int | None:
+        """Stop the whole process tree; returns the server's real exit code."""
+        self.stop_result = self._process.stop(self._launcher.stop_signal, self._stop_timeout)
+        return self.stop_result.returncode
+
+
+def server_env(
+    base: dict[str, str], app: ResolvedApp, options: ServerOptions, plan_env: dict[str, str],
+    load_dotenv: bool,
+) -> dict[str, str]:
+    """The environment a server runs with: ours, scrubbed of what silently changes Flask."""
+    env = {k: v for k, v in base.items()
+           if k not in SCRUBBED_ENV and not k.startswith(_SCRUBBED_PREFIXES)}
+    env["PYTHONUNBUFFERED"] = "1"
+    if not load_dotenv:
+        env["FLASK_SKIP_DOTENV"] = "1"
+    if options.debug is not None:
+        env["FLASK_DEBUG"] = "1" if options.debug else "0"
+    extra = dict(plan_env)
+    path = extra.pop("PYTHONPATH", app.path_entry)
+    inherited = base.get("PYTHONPATH")
+    env["PYTHONPATH"] = os.pathsep.join([path, inherited]) if inherited else path
+    env.update(extra)
+    env.update(dict(options.env))
+    return env
+
+
+def _log_path(config: StartConfig, server: str, app: ResolvedApp) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", app.describe())[:40].strip("_")
+    tag = f"-{config.log_tag}" if config.log_tag else ""
+    return config.log_dir / f"{server}-{slug}{tag}-{next(_counter)}.log"
+
+
+def start_server(
+    launcher: Launcher,
+    app: ResolvedApp,
+    options: ServerOptions,
+    config: StartConfig,
+) -> ServerHandle:
+    """Start ``app`` under ``launcher`` and return once it answers HTTP.
+
+    Raises :class:`ServerStartupError` with the full report (command, exit code and its
+    meaning, diagnosis, log tail) when it does not.
+    """
+    last_error: ServerStartupError | None = None
+    for attempt in range(config.port_retries + 1):
+        port = free_port(config.host)
+        plan = launcher.plan(LaunchRequest(app=app, host=config.host, port=port,
+                                           options=options, python=sys.executable))
+        env = server_env(dict(os.environ), app, options, dict(plan.env), config.load_dotenv)
+        log_path = _log_path(config, launcher.name, app)
+        proc = ManagedProcess(plan.argv, env=env, cwd=app.cwd, log_path=log_path)
+        t0 = time.monotonic()
+        try:
+            proc.start()
+        except OSError as exc:
+            raise ServerStartupError(
+                f"{launcher.name} could not be executed: {exc}\n  command: {shlex.join(plan.argv)}",
+                server=launcher.name, command=shlex.join(plan.argv), exit_code=None,
+                log_tail="", diagnosis=[str(exc)],
+            ) from None
+        fail_fast = _log_watch(proc, launcher) if launcher.production else None
+        try:
+            ready = wait_until_serving(
+                config.host, port, config.ready_path,
+                poll_exit=proc.poll,
+                timeout=config.startup_timeout,
+                owns_port=lambda: listening_in(proc.tree_pids(), port),
+                fail_fast=fail_fast,
+            )
+        except NotReady as nr:
+            stop = proc.stop(launcher.stop_signal, 1.0)
+            log = _read(log_path)
+            code = nr.exit_code if nr.exited else None
+            last_error = _startup_error(launcher, app, plan.argv, log_path, log, nr, code,
+                                        config, time.monotonic() - t0, stop)
+            retry = diagnose.port_taken(log) or "another process already answers" in nr.reason
+            if retry and attempt < config.port_retries:
+                continue
+            raise last_error from None
+        url_host = f"[{config.host}]" if ":" in config.host else config.host
+        return ServerHandle(
+            server=launcher.name,
+            url=f"http://{url_host}:{port}",
+            host=config.host,
+            port=port,
+            pid=proc.pid,
+            argv=plan.argv,
+            log_path=log_path,
+            app=app,
+            options=options,
+            ready_seconds=ready.seconds,
+            ready_status=ready.status,
+            notes=plan.notes,
+            _process=proc,
+            _launcher=launcher,
+            _stop_timeout=config.stop_timeout,
+        )
+    assert last_error is not None
+    raise last_error
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _log_watch(proc: ManagedProcess, launcher: Launcher):  # type: ignore[no-untyped-def]
+    """A fail-fast check for production servers: the dev-server banner in their log."""
+    state = {"next": 0.0}
+
+    def check() -> str | None:
+        now = time.monotonic()
+        if now < state["next"]:
+            return None
+        state["next"] = now + 0.05
+        if diagnose.DEV_SERVER_BANNER.search(_read(proc.log_path)):
+            return f"the development server started inside {launcher.name} (app.run() at import)"
+        return None
+
+    return check
+
+
+def _startup_error(
+    launcher: Launcher, app: ResolvedApp, argv: list[str], log_path: Path, log: str,
+    nr: NotReady, code: int | None, config: StartConfig, seconds: float, stop: StopResult,
+) -> ServerStartupError:
+    failure = diagnose.Failure(
+        server=launcher.name, production=launcher.production, exit_code=code, reason=nr.reason,
+        log=log, app_module=app.module, app_attr=app.attr, timeout=config.startup_timeout,
+        script_entry=launcher.name == "app-run",
+    )
+    causes = diagnose.diagnose(failure)
+    if code is not None:
+        meaning = launcher.explain_exit(code)
+        status = f"exited with {describe_exit(code)}" + (f" ({meaning})" if meaning else "")
+    else:
+        status = nr.reason
+        if stop.forced:
+            status += "; it ignored its stop signal and was killed"
+    command = shlex.join(argv)
+    log_tail = diagnose.tail(log)
+    lines = [
+        f"{launcher.name} failed to start {app.spec.raw!r}: {status} after {seconds:.2f} s",
+        f"  command: {command}",
+        f"  cwd: {app.cwd}",
+        *(f"  cause: {c}" for c in causes),
+        f"  log ({log_path}), last lines:",
+        *("    " + ln for ln in (log_tail.splitlines() or ["(empty)"])),
+    ]
+    return ServerStartupError(
+        "\n".join(lines), server=launcher.name, command=command, exit_code=code,
+        log_tail=log_tail, diagnosis=causes,
+    )
