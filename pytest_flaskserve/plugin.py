@@ -34,6 +34,10 @@ from .reporting import header_lines, summary_lines
 
 SERVER_FIXTURE = "flask_server_name"
 
+#: Feature plugins with their own fixtures and hooks, loaded with this one (and disabled
+#: with it by ``-p no:flaskserve``).
+pytest_plugins = ["pytest_flaskserve.reloader_plugin", "pytest_flaskserve.parity_plugin"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("flaskserve", "pytest-flaskserve: run the app under real servers")

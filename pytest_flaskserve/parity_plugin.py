@@ -1,0 +1,1 @@
+"""Placeholder: filled in by the parity_plugin work."""

@@ -1,0 +1,63 @@
+"""Shared helpers for the suite: example apps copied into pytester dirs, and a final
+check that no server process started by any test (inner pytest runs included) survives."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
+
+
+@pytest.fixture
+def examples(pytester: pytest.Pytester) -> Path:
+    """A copy of example_apps/ as the pytester project directory (its rootdir)."""
+    for item in EXAMPLES.iterdir():
+        if item.name in ("__pycache__", "tests") or item.name.startswith("."):
+            continue
+        dest = pytester.path / item.name
+        if item.is_dir():
+            shutil.copytree(item, dest, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(item, dest)
+    return pytester.path
+
+
+def owned_processes() -> list[psutil.Process]:
+    """Processes started by pytest-flaskserve in any session, other than this one's helpers."""
+    found = []
+    me = os.getpid()
+    for p in psutil.process_iter(["pid"]):
+        if p.pid == me:
+            continue
+        try:
+            if "FLASKSERVE_OWNER" in p.environ() and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_server_left_behind() -> object:
+    """After the whole suite, nothing we started may still run (checked, not assumed)."""
+    before = {p.pid for p in owned_processes()}
+    yield
+    deadline = time.monotonic() + 5
+    left = [p for p in owned_processes() if p.pid not in before]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [p for p in left if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    if left:
+        details = [f"{p.pid} {' '.join(p.cmdline())}" for p in left if p.is_running()]
+        for p in left:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        pytest.fail("server processes left behind by the suite:\n" + "\n".join(details))
