@@ -327,32 +327,31 @@ def has_main_guard(source: str) -> bool:
 
 
 def script_entry(module: str, module_file: str | None, is_package: bool, cwd: str) -> tuple[tuple[str, ...] | None, str]:
-    """How ``python ...`` would run the app's own entry point, or why it cannot.
+    """How ``python ...`` runs the app's own entry point, and why it may have none.
 
-    A package runs as ``python -m pkg`` when it has ``__main__.py``; a module inside a
-    package as ``python -m pkg.mod`` (so its relative imports work); a top-level module
-    as ``python path/to/file.py``, exactly what its author types.
+    A package runs as ``python -m pkg`` (its ``__main__.py``); a module inside a package
+    as ``python -m pkg.mod`` (so its relative imports work); a top-level module as
+    ``python path/to/file.py``, exactly what its author types. The reason is non-empty
+    when there is no entry point to speak of (no ``__main__.py``, no main guard): the
+    app-run server is then skipped unless chosen explicitly, in which case the command
+    still runs and its failure is diagnosed.
     """
     if module_file is None:
         return None, f"{module!r} has no source file to run"
     if is_package:
         main = Path(module_file).parent / "__main__.py"
-        if main.is_file():
-            return ("-m", module), ""
-        return None, (
+        reason = "" if main.is_file() else (
             f"package {module!r} has no __main__.py, so it has no script entry point "
-            f"(python -m {module} would not start it)"
-        )
+            f"(python -m {module} would not start it)")
+        return ("-m", module), reason
     try:
         text = Path(module_file).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         return None, f"cannot read {module_file}: {exc}"
-    if not has_main_guard(text):
-        return None, (
-            f"{module_file} has no `if __name__ == '__main__':` block, so it has no "
-            "script entry point"
-        )
+    reason = "" if has_main_guard(text) else (
+        f"{os.path.basename(module_file)} has no `if __name__ == '__main__':` block, so it "
+        "has no script entry point")
     if "." in module:
-        return ("-m", module), ""
+        return ("-m", module), reason
     rel = os.path.relpath(module_file, cwd)
-    return ((rel if not rel.startswith("..") else module_file),), ""
+    return ((rel if not rel.startswith("..") else module_file),), reason

@@ -40,6 +40,7 @@ class Failure:
     app_attr: str | None = None
     timeout: float | None = None
     script_entry: bool = False
+    runs_at_import: bool = False
 
 
 Rule = Callable[[Failure], "str | None"]
@@ -85,7 +86,7 @@ def _attribute(f: Failure) -> str | None:
 
 
 def _runs_at_import(f: Failure) -> str | None:
-    if f.production and DEV_SERVER_BANNER.search(f.log):
+    if f.production and (f.runs_at_import or DEV_SERVER_BANNER.search(f.log)):
         return ("the app calls app.run() at import time, so the development server starts "
                 f"inside {f.server} instead of the app being served by it: move the call under "
                 "`if __name__ == '__main__':`")

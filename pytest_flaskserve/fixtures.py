@@ -16,7 +16,7 @@ import pytest
 
 from . import markers, servers
 from .appspec import AppSpec, ResolvedApp, locate_module_file, parse_spec, script_entry
-from .errors import FlaskServeError, ServerStartupError, UsageError
+from .errors import ServerStartupError, UsageError
 from .options import Settings
 from .resolution import resolve_app
 from .servers import ServerOptions
@@ -85,6 +85,7 @@ class Runtime:
     log_dir: Path | None = None
     session_pool: Pool = field(default_factory=Pool)
     records: list[Record] = field(default_factory=list)
+    collection_errors: list[str] = field(default_factory=list)
     verbose: int = 0
 
     # -- what a test asks for -------------------------------------------------------
@@ -179,8 +180,10 @@ def runtime(config: pytest.Config) -> Runtime:
     return config.stash[RUNTIME_KEY]
 
 
-def _fail(exc: FlaskServeError) -> Any:
-    pytest.fail(str(exc), pytrace=False)
+def _fail(message: str) -> Any:
+    """Fail the test with our report only (no traceback of ours, no chained exception)."""
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -213,18 +216,22 @@ def flask_server(request: pytest.FixtureRequest, flask_server_name: str,
     ``.log_path``, ``read_log()``, ``wait_for_log()``, ``stop()``; ``str()`` is the URL."""
     rt = _flaskserve_runtime
     node = request.node
+    error: str | None = None
     try:
         spec = rt.spec_for(node)
         app = rt.resolve(spec)
         options = rt.options_for(node, flask_server_name)
         scope = rt.scope_for(node)
     except UsageError as exc:
-        _fail(exc)
+        error = str(exc)
+    if error is not None:
+        _fail(error)
     key = (spec.raw, spec.base_dir, flask_server_name, options.key())
 
     def start() -> ServerHandle:
         return rt.start(flask_server_name, app, options)
 
+    handle: ServerHandle | None = None
     try:
         if scope == "function":
             handle = start()
@@ -234,7 +241,10 @@ def flask_server(request: pytest.FixtureRequest, flask_server_name: str,
         else:
             handle = rt.session_pool.get(key, start)
     except ServerStartupError as exc:
-        _fail(exc)
+        error = str(exc)
+    if handle is None:
+        _fail(error or "server did not start")
+    assert handle is not None
     node.stash.setdefault(HANDLES_KEY, []).append(handle)
     try:
         yield handle

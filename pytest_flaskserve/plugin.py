@@ -151,7 +151,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             except UsageError:
                 app = None  # reported by the fixture, with the test
     except UsageError as exc:
-        raise _usage(exc) from None
+        # Collection must go on so the error can be reported as a usage error, once,
+        # from pytest_collection_modifyitems (an exception here would be a traceback).
+        rt.collection_errors.append(f"{metafunc.definition.nodeid}: {exc}")
+        metafunc.parametrize(SERVER_FIXTURE, [pytest.param("invalid", id="invalid")],
+                             indirect=True)
+        return
     params = []
     for name in names:
         launcher = servers.get(name)
@@ -166,6 +171,50 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params = [pytest.param("none", id="no-server", marks=[pytest.mark.skip(
             reason="no server left: the flask_servers marker and --flask-servers do not overlap")])]
     metafunc.parametrize(SERVER_FIXTURE, params, indirect=True)
+
+
+_SINGLE_MARKERS = ("flask_app", "flask_scope", "flask_servers")
+
+
+def _check_item_markers(item: pytest.Item, rt: Runtime) -> None:
+    """Marker arguments are checked at collection, so a typo is a usage error up front."""
+    for name in _SINGLE_MARKERS:
+        per_node: dict[str, list[Any]] = {}
+        for node, mark in item.iter_markers_with_node(name):
+            per_node.setdefault(node.nodeid, []).append((mark.args, mark.kwargs))
+        for nodeid, calls in per_node.items():
+            if len({repr(c) for c in calls}) > 1:
+                raise UsageError(f"conflicting @pytest.mark.{name} markers on {nodeid or 'the module'}: "
+                                 f"{', '.join(repr(c[0]) for c in calls)}; keep one")
+    mark = item.get_closest_marker("flask_app")
+    if mark is not None:
+        parse_spec(markers.app_arg(mark.args, mark.kwargs), rt.rootdir,
+                   source="@pytest.mark.flask_app")
+    mark = item.get_closest_marker("flask_scope")
+    if mark is not None:
+        markers.scope_arg(mark.args, mark.kwargs)
+    for mark in item.iter_markers("flask_options"):
+        opts = markers.options_arg(mark.args, mark.kwargs)
+        extra = opts["extra_args"]
+        if isinstance(extra, dict):
+            for server in extra:
+                servers.get(server)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rt = config.stash.get(RUNTIME_KEY, None)
+    if rt is None:
+        return
+    if rt.collection_errors:
+        raise pytest.UsageError(f"pytest-flaskserve: {rt.collection_errors[0]}")
+    for item in items:
+        if SERVER_FIXTURE not in getattr(item, "fixturenames", ()):
+            continue
+        try:
+            _check_item_markers(item, rt)
+        except UsageError as exc:
+            raise pytest.UsageError(f"pytest-flaskserve: {item.nodeid}: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -69,6 +69,10 @@ def wait_until_serving(
     deadline = t0 + timeout
     pause = 0.002
     probes = 0
+    # A master that accepted the connection but has no worker yet holds a probe until
+    # it times out; start short so exits and fail-fast hints are seen promptly, and grow
+    # so an app whose ready path is slow still gets a probe long enough to answer.
+    this_timeout = min(0.25, probe_timeout)
     while True:
         code = poll_exit()
         if code is not None:
@@ -85,7 +89,10 @@ def wait_until_serving(
                 exited=False, exit_code=None, seconds=time.monotonic() - t0,
             )
         probes += 1
-        status = probe(host, port, path, min(probe_timeout, max(remaining, 0.05)))
+        started = time.monotonic()
+        status = probe(host, port, path, min(this_timeout, max(remaining, 0.05)))
+        if status is None and time.monotonic() - started >= this_timeout * 0.9:
+            this_timeout = min(this_timeout * 2, probe_timeout)
         if status is not None:
             code = poll_exit()
             if code is not None:

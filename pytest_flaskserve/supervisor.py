@@ -11,6 +11,7 @@ import itertools
 import os
 import re
 import shlex
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -198,7 +199,8 @@ def start_server(
                 fail_fast=fail_fast,
             )
         except NotReady as nr:
-            stop = proc.stop(launcher.stop_signal, 1.0)
+            # A failed start gets no grace period: nothing it serves is worth waiting for.
+            stop = proc.stop(signal.SIGKILL, 1.0)
             log = _read(log_path)
             code = nr.exit_code if nr.exited else None
             last_error = _startup_error(launcher, app, plan.argv, log_path, log, nr, code,
@@ -259,7 +261,7 @@ def _startup_error(
     failure = diagnose.Failure(
         server=launcher.name, production=launcher.production, exit_code=code, reason=nr.reason,
         log=log, app_module=app.module, app_attr=app.attr, timeout=config.startup_timeout,
-        script_entry=launcher.name == "app-run",
+        script_entry=launcher.name == "app-run", runs_at_import=app.runs_at_import,
     )
     causes = diagnose.diagnose(failure)
     if code is not None:
@@ -267,8 +269,6 @@ def _startup_error(
         status = f"exited with {describe_exit(code)}" + (f" ({meaning})" if meaning else "")
     else:
         status = nr.reason
-        if stop.forced:
-            status += "; it ignored its stop signal and was killed"
     command = shlex.join(argv)
     log_tail = diagnose.tail(log)
     lines = [

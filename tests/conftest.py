@@ -6,12 +6,18 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import psutil
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
+
+#: Inherited by every inner pytest run and every server, so the final check looks only at
+#: processes this suite started (other test runs on the machine are none of its business).
+SUITE_TOKEN = uuid.uuid4().hex
+os.environ["FLASKSERVE_TEST_SUITE"] = SUITE_TOKEN
 
 
 @pytest.fixture
@@ -29,14 +35,16 @@ def examples(pytester: pytest.Pytester) -> Path:
 
 
 def owned_processes() -> list[psutil.Process]:
-    """Processes started by pytest-flaskserve in any session, other than this one's helpers."""
+    """Processes pytest-flaskserve started during this suite (inner runs included)."""
     found = []
     me = os.getpid()
     for p in psutil.process_iter(["pid"]):
         if p.pid == me:
             continue
         try:
-            if "FLASKSERVE_OWNER" in p.environ() and p.status() != psutil.STATUS_ZOMBIE:
+            env = p.environ()
+            if ("FLASKSERVE_OWNER" in env and env.get("FLASKSERVE_TEST_SUITE") == SUITE_TOKEN
+                    and p.status() != psutil.STATUS_ZOMBIE):
                 found.append(p)
         except psutil.Error:
             continue

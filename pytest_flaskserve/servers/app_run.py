@@ -26,7 +26,7 @@ class AppRun(Launcher):
     supports_reload = True
 
     def unsupported(self, app: ResolvedApp) -> str | None:
-        return app.script_reason if app.script is None else None
+        return app.script_reason or None
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app = request.app

@@ -66,7 +66,11 @@ class Launcher(ABC):
         """Why the server cannot run in this environment, or None."""
         if self.requires is None:
             return None
-        if importlib.util.find_spec(self.requires) is None:
+        try:
+            found = importlib.util.find_spec(self.requires) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
             return f"{self.name} is not installed in this environment ({self.install_hint})"
         return None
 

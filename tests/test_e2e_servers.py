@@ -1,0 +1,184 @@
+"""End to end, as a user runs it: an inner pytest (pytester.runpytest_subprocess) with
+--flask-app, every spec form, every server, real processes and real HTTP."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+INNER_BODY_TEST = """
+import requests
+
+EXPECTED = {expected!r}
+
+def test_body(flask_server, flask_url):
+    body = requests.get(flask_url + "/", timeout=10).text
+    assert body == EXPECTED.get(flask_server.server, EXPECTED["*"])
+"""
+
+HELLO = {"*": "Hello, World!"}
+FACTORY_DEFAULT = {"*": "hello from default", "app-run": "hello from dev"}
+FACTORY_TEST = {"*": "hello from test", "app-run": "hello from dev"}
+ALL = ["flask-run", "app-run", "gunicorn", "waitress", "uwsgi"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "skipped"),
+    [
+        ("hello:app", HELLO, []),
+        ("hello", HELLO, []),
+        ("hello.py", HELLO, []),
+        ("hello.py:app", HELLO, []),
+        ("only_application", {"*": "served as application"}, []),
+        ("factory_pkg", FACTORY_DEFAULT, []),
+        ("factory_pkg:create_app()", FACTORY_DEFAULT, []),
+        ("factory_pkg:create_app('test')", FACTORY_TEST, []),
+        ("factory_pkg:create_app('test', TESTING=True)", FACTORY_TEST, []),
+        ("nested.api.server:app", {"*": "nested api"}, []),
+        ("nested/api/server.py:app", {"*": "nested api"}, []),
+        ("wsgiproject/wsgi.py", {"*": "served through wsgi.py"}, ["app-run"]),
+    ],
+)
+def test_every_spec_form_on_every_server(pytester: pytest.Pytester, examples: Path, spec: str,
+                                         expected: dict[str, str], skipped: list[str]) -> None:
+    pytester.makepyfile(test_inner=INNER_BODY_TEST.format(expected=expected))
+    result = pytester.runpytest_subprocess(f"--flask-app={spec}", "-v", "-rs")
+    result.assert_outcomes(passed=len(ALL) - len(skipped), skipped=len(skipped))
+    for server in ALL:
+        state = "SKIPPED" if server in skipped else "PASSED"
+        result.stdout.fnmatch_lines([f"*test_body?{server}? {state}*"])
+
+
+def test_spec_from_flask_app_env(pytester: pytest.Pytester, examples: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASK_APP", "only_application")
+    pytester.makepyfile(test_inner=INNER_BODY_TEST.format(expected={"*": "served as application"}))
+    result = pytester.runpytest_subprocess("-v", "--flask-servers=flask-run,gunicorn,waitress")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["flaskserve: app only_application (from FLASK_APP)"])
+
+
+def test_spec_from_ini_beats_env(pytester: pytest.Pytester, examples: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLASK_APP", "only_application")
+    pytester.makeini("[pytest]\nflask_app = factory_pkg:create_app('test')\n")
+    pytester.makepyfile(test_inner=INNER_BODY_TEST.format(expected=FACTORY_TEST))
+    result = pytester.runpytest_subprocess("--flask-servers=gunicorn,uwsgi")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["flaskserve: app factory_pkg:create_app('test') (from ini flask_app)"])
+
+
+@pytest.mark.parametrize(("filename", "body"), [("wsgi.py", "from wsgi"), ("app.py", "from app")])
+def test_flask_default_files_when_nothing_is_set(pytester: pytest.Pytester, filename: str,
+                                                 body: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLASK_APP", raising=False)
+    pytester.path.joinpath(filename).write_text(textwrap.dedent(f"""
+        from flask import Flask
+        app = Flask(__name__)
+        @app.get("/")
+        def index():
+            return {body!r}
+    """))
+    pytester.makepyfile(test_inner=INNER_BODY_TEST.format(expected={"*": body}))
+    result = pytester.runpytest_subprocess("--flask-servers=flask-run,waitress")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"flaskserve: app {filename} (from {filename} in the rootdir*"])
+
+
+def test_no_app_anywhere_fails_the_test_with_the_fix(pytester: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLASK_APP", raising=False)
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-servers=flask-run")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no Flask app to serve: pass --flask-app=module:app*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_app_run_keeps_script_arguments_but_moves_the_port(pytester: pytest.Pytester,
+                                                          examples: Path) -> None:
+    pytester.makepyfile(test_inner="""
+        import requests
+        def test_debug_kept(flask_server):
+            assert flask_server.port != 5000
+            assert requests.get(flask_server.url, timeout=10).text == "debug=True"
+            assert "asked for 0.0.0.0:5000" in flask_server.read_log()
+            # debug=True means the reloader: a parent and a serving child
+            import psutil
+            assert len(psutil.Process(flask_server.pid).children()) == 1
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=hardcoded_port.py", "--flask-servers=app-run")
+    result.assert_outcomes(passed=1)
+
+
+def test_package_main_runs_as_python_dash_m(pytester: pytest.Pytester, examples: Path) -> None:
+    pytester.makepyfile(test_inner="""
+        def test_cmd(flask_server):
+            assert flask_server.command.endswith("-m factory_pkg")
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=factory_pkg", "--flask-servers=app-run")
+    result.assert_outcomes(passed=1)
+
+
+def test_missing_main_guard_skips_by_default_and_fails_when_asked_for(
+        pytester: pytest.Pytester, examples: Path) -> None:
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=no_guard:app", "-rs")
+    result.assert_outcomes(passed=4, skipped=1)
+    result.stdout.fnmatch_lines(["*SKIPPED*app-run: no_guard.py has no `if __name__ == '__main__':` block*"])
+
+    result = pytester.runpytest_subprocess("--flask-app=no_guard:app", "--flask-servers=app-run")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*app-run failed to start 'no_guard:app': exited with exit code 0*",
+        "*command: * no_guard.py*",
+        "*cause: the script exited without serving: it needs an `if __name__ == '__main__':` block*",
+    ])
+
+
+def test_app_run_at_import_under_production_servers(pytester: pytest.Pytester,
+                                                    examples: Path) -> None:
+    pytester.makepyfile(test_inner="""
+        import requests
+        def test_x(flask_url):
+            assert requests.get(flask_url, timeout=10).text == "ran at import"
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=run_at_import:app",
+                                           "--flask-servers=flask-run,gunicorn,waitress",
+                                           "--flask-startup-timeout=20")
+    result.assert_outcomes(passed=1, errors=2)
+    out = result.stdout.str()
+    assert out.count("cause: the app calls app.run() at import time") == 2, out
+    assert "During handling of the above exception" not in out
+
+
+def test_startup_failure_reports_code_meaning_and_log(pytester: pytest.Pytester,
+                                                      examples: Path) -> None:
+    pytester.makepyfile(test_inner="""
+        import pytest
+        from pytest_flaskserve.errors import ServerStartupError
+
+        @pytest.mark.parametrize("server,code", [("gunicorn", "exit code 3"), ("uwsgi", "exit code 22")])
+        def test_broken(flask_server_factory, server, code):
+            with pytest.raises(ServerStartupError) as info:
+                flask_server_factory(server, "import_error:app", resolve=False)
+            text = str(info.value)
+            assert code in text, text
+            assert "flask_extension_that_is_not_installed" in text
+            assert "is not installed in" in text
+            assert info.value.log_tail
+    """)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=2)
+
+
+def test_import_error_app_is_a_usage_error(pytester: pytest.Pytester, examples: Path) -> None:
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=import_error:app")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: pytest-flaskserve: app spec 'import_error:app'*"
+                                 "flask_extension_that_is_not_installed*"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
