@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Developer entry points that work on a fresh machine with only python3.
+
+    python3 tasks.py example   # run the plugin on the bundled hello app over every server
+    python3 tasks.py test      # run the whole test suite (what CI runs)
+
+Both create ``.venv`` (if needed) and install the project with every server into it, so
+nothing is installed by hand. Only the standard library is used here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("FLASKSERVE_VENV", ROOT / ".venv"))
+BIN = VENV / "bin"
+
+
+def run(*argv: str | Path, check: bool = True) -> int:
+    print("+", " ".join(map(str, argv)), flush=True)
+    return subprocess.run([str(a) for a in argv], cwd=ROOT, check=check).returncode
+
+
+def ensure_env() -> None:
+    """Create the virtual environment and install the project with all servers and test tools."""
+    if not (BIN / "python").exists():
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check", "-q"]
+    run(*pip, "install", "--upgrade", "pip", check=False)
+    # uWSGI compiles from source (gcc and the Python headers are needed, about 20 s).
+    if run(*pip, "install", "-e", ".[all,test]", check=False) != 0:
+        print("uwsgi did not build: installing build tools, then retrying", flush=True)
+        if os.geteuid() == 0 and Path("/usr/bin/apt-get").exists():
+            run("apt-get", "update", "-q", check=False)
+            run("apt-get", "install", "-y", "-q", "build-essential", "python3-dev", check=False)
+        if run(*pip, "install", "-e", ".[all,test]", check=False) != 0:
+            print("falling back to the pyuwsgi wheel (the same server, prebuilt)", flush=True)
+            run(*pip, "install", "-e", ".[gunicorn,waitress,test]", "pyuwsgi")
+
+
+def example(extra: list[str]) -> int:
+    ensure_env()
+    return run(BIN / "pytest", "example_apps/tests", "--flask-app=example_apps/hello.py",
+               "-v", "-p", "no:cacheprovider", *extra, check=False)
+
+
+def test(extra: list[str]) -> int:
+    ensure_env()
+    return run(BIN / "pytest", "tests", "-p", "no:cacheprovider", "-n", "2", *extra,
+               check=False)
+
+
+def main() -> int:
+    commands = {"example": example, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
