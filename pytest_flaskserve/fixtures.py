@@ -186,6 +186,23 @@ def _fail(message: str) -> Any:
     pytest.fail(message, pytrace=False)
 
 
+class FlaskServeWarning(UserWarning):
+    """Something about a server the user should know, that is not a test failure."""
+
+
+def _warn_if_forced(handle: ServerHandle) -> None:
+    result = handle.stop_result
+    if result is not None and result.forced:
+        import signal as _signal
+
+        sig = _signal.Signals(handle._launcher.stop_signal).name
+        import warnings
+
+        warnings.warn(FlaskServeWarning(
+            f"{handle.server} ignored {sig} for {handle._stop_timeout:g} s and was killed "
+            f"(SIGKILL); log: {handle.log_path}"), stacklevel=2)
+
+
 @pytest.fixture(scope="session")
 def _flaskserve_runtime(request: pytest.FixtureRequest,
                         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
@@ -251,6 +268,7 @@ def flask_server(request: pytest.FixtureRequest, flask_server_name: str,
     finally:
         if scope == "function":
             handle.stop()
+            _warn_if_forced(handle)
 
 
 @pytest.fixture
@@ -318,6 +336,7 @@ class ServerFactory:
     def close(self) -> None:
         for handle in reversed(self.handles):
             handle.stop()
+            _warn_if_forced(handle)
 
 
 def unresolved(spec: AppSpec) -> ResolvedApp:
