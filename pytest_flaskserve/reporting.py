@@ -16,8 +16,11 @@ if TYPE_CHECKING:
 
 def header_lines(rt: Runtime, verbosity: int) -> list[str]:
     s = rt.settings
-    app = s.app or "none (use --flask-app, flask_app in the ini file, or FLASK_APP)"
-    lines = [f"flaskserve: app {app} (from {s.app_source})"]
+    if s.app:
+        lines = [f"flaskserve: app {s.app} (from {s.app_source})"]
+    else:
+        lines = ["flaskserve: no app configured (--flask-app, flask_app in the ini file, "
+                 "FLASK_APP, or wsgi.py/app.py in the rootdir)"]
     chosen = list(s.servers or servers.names())
     parts = []
     for name in chosen:

@@ -159,8 +159,13 @@ def test_cli_and_ini_options(pytester: pytest.Pytester, examples: Path) -> None:
             gunicorn=--timeout 9
     """)
     pytester.makepyfile(test_inner="""
+        import time
         import psutil
         def test_x(flask_server):
+            # ready means one worker answered; give the second a moment to boot
+            deadline = time.monotonic() + 10
+            while len(psutil.Process(flask_server.pid).children()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
             assert len(psutil.Process(flask_server.pid).children()) == 2
             assert "--timeout 9" in flask_server.command
     """)
