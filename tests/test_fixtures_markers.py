@@ -162,6 +162,7 @@ def test_cli_and_ini_options(pytester: pytest.Pytester, examples: Path) -> None:
         import time
         import psutil
         def test_x(flask_server):
+            assert "--workers 2" in flask_server.command
             # ready means one worker answered; give the second a moment to boot
             deadline = time.monotonic() + 10
             while len(psutil.Process(flask_server.pid).children()) < 2 and time.monotonic() < deadline:
