@@ -129,13 +129,13 @@ def render_arguments(args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...])
     return ", ".join(parts)
 
 
-def _parse_attribute(raw: str, text: str) -> tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...], bool]:
+def _parse_attribute(label: str, text: str) -> tuple[str, tuple[Any, ...], tuple[tuple[str, Any], ...], bool]:
     """Parse the part after the colon exactly as Flask does: a name or a call of a name."""
     try:
         expr = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
         raise UsageError(
-            f"app spec {raw!r}: {text!r} is not an attribute name or a call like "
+            f"{label}: {text!r} is not an attribute name or a call like "
             f"'create_app()'; {_HINT}"
         ) from None
     if isinstance(expr, ast.Name):
@@ -143,14 +143,14 @@ def _parse_attribute(raw: str, text: str) -> tuple[str, tuple[Any, ...], tuple[t
     if isinstance(expr, ast.Call):
         if not isinstance(expr.func, ast.Name):
             raise UsageError(
-                f"app spec {raw!r}: the factory must be a plain name such as "
+                f"{label}: the factory must be a plain name such as "
                 f"'create_app(...)', not {ast.unparse(expr.func)!r}"
             )
         if any(kw.arg is None for kw in expr.keywords) or any(
             isinstance(a, ast.Starred) for a in expr.args
         ):
             raise UsageError(
-                f"app spec {raw!r}: '*args' and '**kwargs' are not allowed; "
+                f"{label}: '*args' and '**kwargs' are not allowed; "
                 "write the literal arguments out, e.g. create_app('dev', testing=True)"
             )
         try:
@@ -158,12 +158,12 @@ def _parse_attribute(raw: str, text: str) -> tuple[str, tuple[Any, ...], tuple[t
             kwargs = tuple((str(kw.arg), ast.literal_eval(kw.value)) for kw in expr.keywords)
         except ValueError:
             raise UsageError(
-                f"app spec {raw!r}: factory arguments must be Python literals "
+                f"{label}: factory arguments must be Python literals "
                 "(strings, numbers, True/False/None, lists, dicts); quote names, "
                 "e.g. create_app('dev')"
             ) from None
         return expr.func.id, args, kwargs, True
-    raise UsageError(f"app spec {raw!r}: {text!r} is not an attribute name or a call; {_HINT}")
+    raise UsageError(f"{label}: {text!r} is not an attribute name or a call; {_HINT}")
 
 
 def prepare_import(path: str) -> tuple[str, str]:
@@ -225,11 +225,12 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
     text = (raw or "").strip()
     if not text:
         raise UsageError(f"app spec from {source} is empty; {_HINT}")
+    label = f"app spec {text!r} (from {source})"
     pieces = _SPLIT.split(text, maxsplit=1)
     module_part = pieces[0].strip()
     attr_text = pieces[1] if len(pieces) == 2 else None
     if not module_part:
-        raise UsageError(f"app spec {raw!r} names no module before ':'; write e.g. 'hello:app'")
+        raise UsageError(f"{label} names no module before ':'; write e.g. 'hello:app'")
     attr: str | None = None
     args: tuple[Any, ...] = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
@@ -237,10 +238,10 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
     if attr_text is not None:
         if not attr_text.strip():
             raise UsageError(
-                f"app spec {raw!r} has nothing after ':'; name the app ('{module_part}:app') "
+                f"{label} has nothing after ':'; name the app ('{module_part}:app') "
                 f"or drop the colon to let Flask discover it ('{module_part}')"
             )
-        attr, args, kwargs, is_call = _parse_attribute(raw, attr_text)
+        attr, args, kwargs, is_call = _parse_attribute(label, attr_text)
 
     file: str | None = None
     candidate = os.path.join(base, module_part)
@@ -248,7 +249,7 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
         if module_part.endswith(".py"):
             if not os.path.isfile(candidate):
                 raise UsageError(
-                    f"app spec {raw!r}: file {candidate} does not exist; paths are relative "
+                    f"{label}: file {candidate} does not exist; paths are relative "
                     f"to {base}"
                 )
             file = os.path.realpath(candidate)
@@ -260,7 +261,7 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
                     "a file inside it such as 'dir/app.py'",
                 )
                 raise UsageError(
-                    f"app spec {raw!r}: directory {candidate} is not a Python package "
+                    f"{label}: directory {candidate} is not a Python package "
                     f"(no __init__.py); point at {hint}"
                 )
             file = os.path.realpath(os.path.join(candidate, "__init__.py"))
@@ -268,19 +269,19 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
             file = os.path.realpath(candidate + ".py")
         else:
             raise UsageError(
-                f"app spec {raw!r}: {candidate} does not exist; paths are relative to {base}"
+                f"{label}: {candidate} does not exist; paths are relative to {base}"
             )
         module, path_entry = prepare_import(file)
     else:
         if not all(p.isidentifier() for p in module_part.split(".")):
             raise UsageError(
-                f"app spec {raw!r}: {module_part!r} is not a module name or an existing path "
+                f"{label}: {module_part!r} is not a module name or an existing path "
                 f"under {base}; {_HINT}"
             )
         module, path_entry = prepare_import(candidate)
         if not _module_exists(module, path_entry):
             raise UsageError(
-                f"app spec {raw!r}: no module {module.split('.')[0]!r} in {path_entry} or in "
+                f"{label}: no module {module.split('.')[0]!r} in {path_entry} or in "
                 f"the environment of {sys.executable}; check the name, run pytest from the "
                 "project directory, or install the project (pip install -e .)"
             )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import owned_processes
+from conftest import owned_processes
 
 TWO_APPS = "from flask import Flask\nfirst = Flask('a')\nsecond = Flask('b')\n"
 HANGS = "import time\nfrom flask import Flask\napp = Flask(__name__)\ntime.sleep(60)\n"
@@ -25,7 +25,7 @@ CASES = [
      "not a Python package"),
     ("two-apps", ["--flask-app=twoapps"], "", {}, {"twoapps.py": TWO_APPS}, "several Flask apps"),
     ("missing-attr", ["--flask-app=hello:nope"], "", {}, {}, "has no attribute 'nope'"),
-    ("not-flask", ["--flask-app=hello:index"], "", {}, {}, "cannot be called with these arguments"),
+    ("not-flask", ["--flask-app=hello:index"], "", {}, {}, "is a str, not a Flask application"),
     ("import-error", ["--flask-app=import_error"], "", {}, {}, "flask_extension_that_is_not_installed"),
     ("import-hangs", ["--flask-app=hangs:app", "--flask-startup-timeout=2"], "", {},
      {"hangs.py": HANGS}, "did not finish within 2 s"),
