@@ -67,6 +67,8 @@ class ServerHandle:
     _launcher: Launcher = field(repr=False)
     _stop_timeout: float = field(repr=False, default=5.0)
     stop_result: StopResult | None = None
+    #: starts it took: more than 1 means a port was lost to a race and retried
+    attempts: int = 1
 
     @property
     def command(self) -> str:
@@ -226,6 +228,7 @@ def start_server(
             _process=proc,
             _launcher=launcher,
             _stop_timeout=config.stop_timeout,
+            attempts=attempt + 1,
         )
     assert last_error is not None
     raise last_error

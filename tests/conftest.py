@@ -18,6 +18,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
 #: processes this suite started (other test runs on the machine are none of its business).
 SUITE_TOKEN = uuid.uuid4().hex
 os.environ["FLASKSERVE_TEST_SUITE"] = SUITE_TOKEN
+# Inner pytest runs hold to the same rule as this suite: a ResourceWarning is an error.
+os.environ["PYTEST_ADDOPTS"] = (os.environ.get("PYTEST_ADDOPTS", "") + " -W error::ResourceWarning").strip()
 
 
 @pytest.fixture
