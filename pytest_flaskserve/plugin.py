@@ -133,7 +133,7 @@ def _selected(metafunc: pytest.Metafunc, rt: Runtime) -> tuple[list[str], set[st
         return chosen, set(chosen)
     if cli:
         return list(cli), set(cli)
-    return servers.names(), set()
+    return servers.default_names(), set()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -21,7 +21,7 @@ def header_lines(rt: Runtime, verbosity: int) -> list[str]:
     else:
         lines = ["flaskserve: no app configured (--flask-app, flask_app in the ini file, "
                  "FLASK_APP, or wsgi.py/app.py in the rootdir)"]
-    chosen = list(s.servers or servers.names())
+    chosen = list(s.servers or servers.default_names())
     parts = []
     for name in chosen:
         why = servers.get(name).unavailable()

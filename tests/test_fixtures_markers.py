@@ -60,7 +60,7 @@ def test_servers_marker_cli_and_k(pytester: pytest.Pytester, examples: Path) -> 
             pass
     """)
     result = pytester.runpytest_subprocess("--flask-app=hello:app", "-v")
-    result.assert_outcomes(passed=2 + 2 + 5 + 1)
+    result.assert_outcomes(passed=2 + 2 + 7 + 1)
     result.stdout.fnmatch_lines(["*test_marked?gunicorn? PASSED*", "*test_marked?waitress? PASSED*",
                                  "*TestClass::test_in_class?waitress? PASSED*",
                                  "*test_unmarked?uwsgi? PASSED*"])

@@ -188,9 +188,9 @@ def test_stop_returns_the_real_exit_code(pytester: pytest.Pytester, examples: Pa
         @pytest.mark.flask_scope("function")
         def test_codes(flask_server):
             code = flask_server.stop()
-            expected = {"gunicorn": 0, "uwsgi": 0}.get(flask_server.server, -15)
+            expected = {"gunicorn": 0, "uwsgi": 0, "granian": 0}.get(flask_server.server, -15)
             assert code == expected, (flask_server.server, code)
             assert flask_server.exit_code == code
     """)
     result = pytester.runpytest_subprocess("--flask-app=hello:app")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=7)

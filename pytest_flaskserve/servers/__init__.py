@@ -31,6 +31,9 @@ def _load() -> None:
     from . import gunicorn  # noqa: F401
     from . import waitress  # noqa: F401
     from . import uwsgi  # noqa: F401
+    from . import granian  # noqa: F401
+    from . import cheroot  # noqa: F401
+    from . import gunicorn_variants  # noqa: F401
 
     try:
         from importlib.metadata import entry_points
@@ -47,6 +50,13 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
+def default_names() -> list[str]:
+    """The servers a test runs on when nothing chooses them: every registered server whose
+    launcher says ``default = True`` (opt-in variants are left out), in the default order."""
+    _load()
+    return [name for name, launcher in _REGISTRY.items() if launcher.default]
+
+
 def get(name: str) -> Launcher:
     """The launcher called ``name``; a :class:`UsageError` that lists them otherwise."""
     _load()
@@ -58,4 +68,5 @@ def get(name: str) -> Launcher:
         ) from None
 
 
-__all__ = ["Launcher", "LaunchPlan", "LaunchRequest", "ServerOptions", "get", "names", "register"]
+__all__ = ["Launcher", "LaunchPlan", "LaunchRequest", "ServerOptions", "default_names", "get",
+           "names", "register"]

@@ -61,6 +61,11 @@ class Launcher(ABC):
     #: a production server: the dev-server banner in its log means app.run() ran at import
     production: ClassVar[bool] = True
     supports_reload: ClassVar[bool] = False
+    #: part of the default set, which a test without a ``flask_servers`` marker (and a run
+    #: without ``--flask-servers``) runs on. Variants of a server that is already in the set
+    #: (other Gunicorn worker classes) say False: they multiply run time for little news,
+    #: so they are opt-in by name.
+    default: ClassVar[bool] = True
 
     def unavailable(self) -> str | None:
         """Why the server cannot run in this environment, or None."""

@@ -1,0 +1,41 @@
+"""Cheroot (CherryPy's server): ``python -m cheroot --bind HOST:PORT MODULE:APP``.
+
+Cheroot's own command line imports ``MODULE`` and takes ``ATTR`` from it (``application``
+when none is named); it cannot call a factory, so factories go through the generated entry
+module. One process, a thread pool; SIGTERM ends it at once.
+"""
+
+from __future__ import annotations
+
+from .base import Launcher, LaunchPlan, LaunchRequest
+from . import register
+
+
+@register
+class Cheroot(Launcher):
+    name = "cheroot"
+    description = "python -m cheroot --bind HOST:PORT MODULE:APP (threaded, pure Python)"
+    requires = "cheroot"
+    install_hint = "pip install 'pytest-flaskserve[cheroot]'"
+    exit_codes = {
+        1: "Cheroot could not import the app, the name after ':' is wrong, or the address "
+           "is in use (the traceback is in the log)",
+        2: "Cheroot's command line rejected an argument (check the extra arguments)",
+    }
+
+    def plan(self, request: LaunchRequest) -> LaunchPlan:
+        app, opts = request.app, request.options
+        host = f"[{request.host}]" if ":" in request.host else request.host
+        argv = [request.python, "-m", "cheroot", "--bind", f"{host}:{request.port}"]
+        if opts.threads:
+            argv += ["--threads", str(opts.threads), "--max-threads", str(opts.threads)]
+        argv += list(opts.extra_args)
+        env: dict[str, str] = {}
+        notes: tuple[str, ...] = ()
+        ref = app.reference(call_syntax=False, call_arguments=False)
+        if ref is None:
+            ref = "pytest_flaskserve._entry:app"
+            env = self.entry_env(app)
+            notes = (f"generated entry module for {app.describe()}: Cheroot cannot call a factory",)
+        argv.append(ref)
+        return LaunchPlan(argv=argv, env=env, notes=notes)

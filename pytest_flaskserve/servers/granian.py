@@ -1,0 +1,58 @@
+"""Granian: ``python -m granian --interface wsgi --host H --port P MODULE:APP``.
+
+Granian is a Rust HTTP server; its Python main process forks worker processes
+(multiprocessing) that import the app, so a broken app shows as a worker that exits and a
+main process that shuts down with exit code 1. It reads ``MODULE:ATTR`` like Flask and can
+call a factory without arguments (``--factory``); a factory with arguments goes through
+the generated entry module. Every behaviour flag is passed explicitly because Granian also
+reads ``GRANIAN_*`` environment variables, and a stray ``GRANIAN_FACTORY`` or
+``GRANIAN_INTERFACE`` would otherwise change what is served.
+"""
+
+from __future__ import annotations
+
+from .base import Launcher, LaunchPlan, LaunchRequest
+from . import register
+
+
+@register
+class Granian(Launcher):
+    name = "granian"
+    description = "python -m granian --interface wsgi --host HOST --port PORT MODULE:APP (Rust)"
+    requires = "granian"
+    install_hint = "pip install 'pytest-flaskserve[granian]'"
+    exit_codes = {
+        1: "Granian stopped because its worker exited: usually the app failed to import or "
+           "the name after ':' is wrong (the worker's traceback is in the log)",
+    }
+
+    def plan(self, request: LaunchRequest) -> LaunchPlan:
+        app, opts = request.app, request.options
+        argv = [
+            request.python, "-m", "granian",
+            "--interface", "wsgi",
+            "--host", request.host,
+            "--port", str(request.port),
+            "--workers", str(opts.workers or 1),
+            # a WSGI app has no websockets; saying so keeps an info line out of the log
+            "--no-ws",
+        ]
+        if opts.threads:
+            argv += ["--blocking-threads", str(opts.threads)]
+        env: dict[str, str] = {}
+        notes: tuple[str, ...] = ()
+        if app.is_factory and not (app.args or app.kwargs):
+            argv.append("--factory")
+            target = f"{app.module}:{app.attr}"
+        else:
+            argv.append("--no-factory")
+            ref = app.reference(call_syntax=False, call_arguments=False)
+            if ref is None:
+                ref = "pytest_flaskserve._entry:app"
+                env = self.entry_env(app)
+                notes = (f"generated entry module for {app.describe()}: Granian's --factory "
+                         "calls the factory without arguments",)
+            target = ref
+        argv += list(opts.extra_args)
+        argv.append(target)
+        return LaunchPlan(argv=argv, env=env, notes=notes)
