@@ -8,6 +8,7 @@ start is remembered so the tests after it fail at once with the same report.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -41,15 +42,26 @@ class Record:
 
 
 class Pool:
-    """Servers shared by several tests, keyed by (spec, server, options)."""
+    """Servers shared by several tests, keyed by (spec, server, options).
+
+    Each key has its own lock, so different servers start at the same time (the
+    module prestart runs them in threads) while one key never starts twice.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[tuple[Any, ...], ServerHandle | ServerStartupError] = {}
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
         self._lock = threading.Lock()
         self.replaced: list[str] = []
 
+    def has(self, key: tuple[Any, ...]) -> bool:
+        with self._lock:
+            return key in self._entries
+
     def get(self, key: tuple[Any, ...], start: Callable[[], ServerHandle]) -> ServerHandle:
         with self._lock:
+            key_lock = self._locks.setdefault(key, threading.Lock())
+        with key_lock:
             entry = self._entries.get(key)
             if isinstance(entry, ServerStartupError):
                 raise entry
@@ -61,17 +73,23 @@ class Pool:
             try:
                 handle = start()
             except ServerStartupError as exc:
-                self._entries[key] = exc
+                with self._lock:
+                    self._entries[key] = exc
                 raise
-            self._entries[key] = handle
+            with self._lock:
+                self._entries[key] = handle
             return handle
 
     def close(self) -> None:
         with self._lock:
             entries, self._entries = list(self._entries.values()), {}
-        for entry in entries:
-            if isinstance(entry, ServerHandle):
-                entry.stop()
+        live = [e for e in entries if isinstance(e, ServerHandle)]
+        if len(live) > 1:
+            with ThreadPoolExecutor(max_workers=min(len(live), 8)) as pool:
+                list(pool.map(lambda h: h.stop(), live))
+        else:
+            for handle in live:
+                handle.stop()
 
 
 @dataclass
@@ -86,6 +104,7 @@ class Runtime:
     session_pool: Pool = field(default_factory=Pool)
     records: list[Record] = field(default_factory=list)
     collection_errors: list[str] = field(default_factory=list)
+    prestarted: set[str] = field(default_factory=set)
     verbose: int = 0
 
     # -- what a test asks for -------------------------------------------------------
@@ -248,6 +267,9 @@ def flask_server(request: pytest.FixtureRequest, flask_server_name: str,
     def start() -> ServerHandle:
         return rt.start(flask_server_name, app, options)
 
+    if scope != "function":
+        _prestart_module(request, rt)
+
     handle: ServerHandle | None = None
     try:
         if scope == "function":
@@ -269,6 +291,52 @@ def flask_server(request: pytest.FixtureRequest, flask_server_name: str,
         if scope == "function":
             handle.stop()
             _warn_if_forced(handle)
+
+
+def _prestart_module(request: pytest.FixtureRequest, rt: Runtime) -> None:
+    """Start every shared server this module's tests will need, all at once.
+
+    Runs once per module, at the first test that needs a server: the servers of the
+    selected, non-skipped tests are started in threads, so a module that runs on five
+    servers waits for the slowest start, not for the sum. A failed start is cached in
+    its pool and reported by the test that needs it.
+    """
+    module = request.node.getparent(pytest.Module)
+    if module is None or module.nodeid in rt.prestarted:
+        return
+    if rt.worker and request.config.getoption("dist", "no") not in ("loadscope", "loadfile",
+                                                                     "loadgroup"):
+        return  # xdist spreads a module's tests over workers: this one may run few of them
+    rt.prestarted.add(module.nodeid)
+    wanted: dict[tuple[Any, ...], tuple[Pool, Callable[[], ServerHandle]]] = {}
+    for item in request.session.items:
+        if item.getparent(pytest.Module) is not module:
+            continue
+        server = getattr(item, "callspec", None) and item.callspec.params.get("flask_server_name")
+        if not isinstance(server, str) or item.get_closest_marker("skip") is not None:
+            continue
+        try:
+            spec = rt.spec_for(item)
+            app = rt.resolve(spec)
+            options = rt.options_for(item, server)
+            scope = rt.scope_for(item)
+        except UsageError:
+            continue
+        if scope == "function" or servers.get(server).unavailable():
+            continue
+        pool = rt.session_pool if scope == "session" else request.getfixturevalue("_flaskserve_module_pool")
+        key = (spec.raw, spec.base_dir, server, options.key())
+        if key not in wanted and not pool.has(key):
+            wanted[key] = (pool, lambda s=server, a=app, o=options: rt.start(s, a, o))
+    if len(wanted) < 2:
+        return
+    with ThreadPoolExecutor(max_workers=min(len(wanted), 8)) as executor:
+        futures = [executor.submit(pool.get, key, start) for key, (pool, start) in wanted.items()]
+        for future in futures:
+            try:
+                future.result()
+            except BaseException:  # noqa: BLE001 - cached in the pool, reported per test
+                pass
 
 
 @pytest.fixture
