@@ -59,7 +59,7 @@ def run(rounds: int, names: list[str]) -> dict[str, object]:
             start_server(servers.get(name), app, ServerOptions(), config).stop()
         before = snapshot()
         t0 = time.monotonic()
-        for i in range(rounds):
+        for _ in range(rounds):
             for name in names:
                 handle = start_server(servers.get(name), app, ServerOptions(), config)
                 handle.stop()

@@ -194,7 +194,7 @@ def locate_module_file(module: str, path_entry: str) -> str | None:
     """The source file of ``module`` under ``path_entry``, found without importing it."""
     locations: list[str] | None = [path_entry]
     spec = None
-    for i, part in enumerate(module.split(".")):
+    for i, _part in enumerate(module.split(".")):
         name = ".".join(module.split(".")[: i + 1])
         spec = importlib.machinery.PathFinder.find_spec(name, locations)
         if spec is None:

@@ -7,11 +7,13 @@ start is remembered so the tests after it fail at once with the same report.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -312,7 +314,8 @@ def _prestart_module(request: pytest.FixtureRequest, rt: Runtime) -> None:
     for item in request.session.items:
         if item.getparent(pytest.Module) is not module:
             continue
-        server = getattr(item, "callspec", None) and item.callspec.params.get("flask_server_name")
+        callspec = getattr(item, "callspec", None)
+        server = callspec.params.get("flask_server_name") if callspec is not None else None
         if not isinstance(server, str) or item.get_closest_marker("skip") is not None:
             continue
         try:
@@ -327,7 +330,7 @@ def _prestart_module(request: pytest.FixtureRequest, rt: Runtime) -> None:
         pool = rt.session_pool if scope == "session" else request.getfixturevalue("_flaskserve_module_pool")
         key = (spec.raw, spec.base_dir, server, options.key())
         if key not in wanted and not pool.has(key):
-            wanted[key] = (pool, lambda s=server, a=app, o=options: rt.start(s, a, o))
+            wanted[key] = (pool, functools.partial(rt.start, server, app, options))
     if len(wanted) < 2:
         return
     with ThreadPoolExecutor(max_workers=min(len(wanted), 8)) as executor:

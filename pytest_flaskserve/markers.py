@@ -6,7 +6,8 @@ marker's name, instead of being silently ignored.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .errors import UsageError
 from .options import SCOPES

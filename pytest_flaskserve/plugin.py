@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Generator
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
 from . import markers, process, servers
+from .appspec import default_spec, parse_spec
 from .errors import FlaskServeError, UsageError
 from .fixtures import (  # noqa: F401  (fixtures are found in the plugin's namespace)
     HANDLES_KEY,
@@ -28,7 +30,6 @@ from .fixtures import (  # noqa: F401  (fixtures are found in the plugin's names
     flask_url,
     runtime,
 )
-from .appspec import default_spec, parse_spec
 from .options import OPTIONS, load_settings
 from .reporting import header_lines, summary_lines
 
@@ -66,7 +67,7 @@ def _usage(exc: FlaskServeError) -> pytest.UsageError:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    for name, text in markers.MARKERS.items():
+    for text in markers.MARKERS.values():
         config.addinivalue_line("markers", text)
     if config.option.help or getattr(config.option, "version", False):
         return
@@ -186,13 +187,13 @@ def _check_item_markers(item: pytest.Item, rt: Runtime) -> None:
             if len({repr(c) for c in calls}) > 1:
                 raise UsageError(f"conflicting @pytest.mark.{name} markers on {nodeid or 'the module'}: "
                                  f"{', '.join(repr(c[0]) for c in calls)}; keep one")
-    mark = item.get_closest_marker("flask_app")
-    if mark is not None:
-        parse_spec(markers.app_arg(mark.args, mark.kwargs), rt.rootdir,
+    app_mark = item.get_closest_marker("flask_app")
+    if app_mark is not None:
+        parse_spec(markers.app_arg(app_mark.args, app_mark.kwargs), rt.rootdir,
                    source="@pytest.mark.flask_app")
-    mark = item.get_closest_marker("flask_scope")
-    if mark is not None:
-        markers.scope_arg(mark.args, mark.kwargs)
+    scope_mark = item.get_closest_marker("flask_scope")
+    if scope_mark is not None:
+        markers.scope_arg(scope_mark.args, scope_mark.kwargs)
     for mark in item.iter_markers("flask_options"):
         opts = markers.options_arg(mark.args, mark.kwargs)
         extra = opts["extra_args"]

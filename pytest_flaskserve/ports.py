@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def free_port(host: str = "127.0.0.1") -> int:

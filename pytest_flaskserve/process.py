@@ -14,9 +14,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO
 
 #: Every process we start carries this variable (``<session token>:<server id>``), so a
 #: sweep can find what escaped its process group, and only what we started.

@@ -9,10 +9,9 @@ process is checked, so an early exit fails at once; one deadline bounds the whol
 from __future__ import annotations
 
 import http.client
-import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ def probe(host: str, port: int, path: str, timeout: float) -> int | None:
         response = conn.getresponse()
         response.read()
         return response.status
-    except (OSError, http.client.HTTPException, socket.timeout):
+    except (TimeoutError, OSError, http.client.HTTPException):
         return None
     finally:
         conn.close()

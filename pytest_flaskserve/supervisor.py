@@ -7,6 +7,7 @@ port retry, diagnosis and teardown.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -102,9 +103,12 @@ class ServerHandle:
         pause = 0.005
         while True:
             log = self.read_log()[after:]
-            found = text.search(log) if isinstance(text, re.Pattern) else (text in log and text)
-            if found:
-                idx = found.start() if isinstance(found, re.Match) else log.index(text)
+            if isinstance(text, re.Pattern):
+                match = text.search(log)
+                idx = match.start() if match else -1
+            else:
+                idx = log.find(text)
+            if idx != -1:
                 start = log.rfind("\n", 0, idx) + 1
                 end = log.find("\n", idx)
                 return log[start:end if end != -1 else None]
@@ -197,7 +201,7 @@ def start_server(
                 config.host, port, config.ready_path,
                 poll_exit=proc.poll,
                 timeout=config.startup_timeout,
-                owns_port=lambda: listening_in(proc.tree_pids(), port),
+                owns_port=functools.partial(_owns, proc, port),
                 fail_fast=fail_fast,
             )
         except NotReady as nr:
@@ -232,6 +236,10 @@ def start_server(
         )
     assert last_error is not None
     raise last_error
+
+
+def _owns(proc: ManagedProcess, port: int) -> bool:
+    return listening_in(proc.tree_pids(), port)
 
 
 def _read(path: Path) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import owned_processes
 
 TWO_APPS = "from flask import Flask\nfirst = Flask('a')\nsecond = Flask('b')\n"
