@@ -29,6 +29,10 @@ def header_lines(rt: Runtime, verbosity: int) -> list[str]:
     src = s.sources.get("servers", "default")
     lines.append(f"flaskserve: servers {', '.join(parts)} (from {src}); scope {s.scope}, "
                  f"startup timeout {s.startup_timeout:g} s")
+    changed = [f"{name}={getattr(s, name)!r} ({source})" for name, source in s.sources.items()
+               if name not in ("app", "servers") and source != "default"]
+    if changed:
+        lines.append(f"flaskserve: settings {', '.join(changed)}")
     if verbosity > 0 and rt.app_spec is not None:
         from .resolution import resolve_app
 
