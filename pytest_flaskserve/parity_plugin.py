@@ -1,1 +1,326 @@
-"""Placeholder: filled in by the parity_plugin work."""
+"""Deployment parity: hooks and the ``flask_parity`` fixture.
+
+Loaded by ``plugin.py`` through ``pytest_plugins`` (so ``-p no:flaskserve`` removes it
+too). Three features, each in its own library module:
+
+* ``--flask-smoke``: the built-in smoke suite, collected here as ``smoke::CHECK[SERVER]``
+  items with no test file needed (:mod:`smoke`);
+* ``flask_parity``: one request to every server, answers compared (:mod:`parity`);
+* the test-by-server matrix at the end of the run, and ``--flask-report=PATH`` for
+  the same as JSON (:mod:`matrix`).
+
+Options follow the core's pattern: flag, ini key and environment variable, precedence
+command line > environment > ini > default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Generator, Iterator, Mapping
+
+import pytest
+
+from . import servers
+from .errors import ServerStartupError, UsageError
+from .fixtures import HANDLES_KEY, RUNTIME_KEY, Pool, Runtime
+from .matrix import Matrix, cell_of, has_content, render, run_dicts
+from .options import Option, _bool, _positive_int
+from .parity import DEFAULT_IGNORED_HEADERS, Parity
+from .smoke import DEFAULT_WORKERS, SMOKE_KEY, SmokeState, collect_items, make_plan
+from .supervisor import ServerHandle
+
+
+def _patterns(name: str, raw: str | list[str]) -> tuple[str, ...]:
+    lines = raw if isinstance(raw, list) else [raw]
+    out = tuple(p.strip() for line in lines for p in line.split(",") if p.strip())
+    for p in out:
+        if not p.startswith(("/", "*")):
+            raise UsageError(f"{name} {p!r} must be a URL path or glob starting with '/', "
+                             "e.g. /admin/*")
+    return out
+
+
+def _headers(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in raw.replace(" ", ",").split(",") if h.strip())
+
+
+def _text(name: str, raw: str) -> str:
+    if not str(raw).strip():
+        raise UsageError(f"{name} is empty; give a file path, e.g. {name}=flaskserve.json")
+    return str(raw).strip()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("smoke", "--flask-smoke", "flask_smoke", "FLASKSERVE_SMOKE",
+           "run the built-in smoke suite on every selected server (no test files needed)",
+           _bool, default="false", action="store_true", ini_type="bool"),
+    Option("smoke_workers", "--flask-smoke-workers", "flask_smoke_workers",
+           "FLASKSERVE_SMOKE_WORKERS",
+           "worker processes the smoke suite gives multi-process servers (Gunicorn, uWSGI), "
+           f"so per-worker state shows (default: --flask-workers, else {DEFAULT_WORKERS})",
+           _positive_int, metavar="N"),
+    Option("smoke_exclude", "--flask-smoke-exclude", "flask_smoke_exclude", None,
+           "GET route the smoke suite must not request, a path or glob (repeatable), "
+           "e.g. /admin/*", _patterns, action="append", ini_type="linelist",
+           metavar="PATTERN"),
+    Option("parity_ignore_headers", "--flask-parity-ignore-headers",
+           "flask_parity_ignore_headers", "FLASKSERVE_PARITY_IGNORE_HEADERS",
+           "comma-separated response headers flask_parity does not compare (replaces the "
+           "default list)", _headers, default=",".join(DEFAULT_IGNORED_HEADERS),
+           metavar="NAMES"),
+    Option("report", "--flask-report", "flask_report", "FLASKSERVE_REPORT",
+           "write the test-by-server matrix and server timings as JSON to PATH",
+           _text, metavar="PATH"),
+)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    smoke: bool
+    smoke_workers: int | None
+    smoke_exclude: tuple[str, ...]
+    parity_ignore_headers: tuple[str, ...]
+    report: Path | None
+
+
+SETTINGS_KEY = pytest.StashKey[FeatureSettings]()
+MATRIX_KEY = pytest.StashKey[Matrix]()
+DATA_KEY = pytest.StashKey[dict[str, Any]]()
+LISTENER_NAME = "flaskserve-matrix"
+
+
+def load_feature_settings(cli: Mapping[str, Any], ini: Callable[[str], Any],
+                          env: Mapping[str, str], *, invocation_dir: str,
+                          ini_dir: str) -> FeatureSettings:
+    """Command line > environment > ini > default, like the core's settings."""
+    values: dict[str, Any] = {}
+    report_base = invocation_dir
+    for opt in OPTIONS:
+        raw: Any = cli.get(opt.dest)
+        source = opt.flag
+        if raw in (None, False, []):
+            raw, source = None, ""
+            if opt.env and env.get(opt.env, "") != "":
+                raw, source = env[opt.env], opt.env
+            else:
+                value = ini(opt.ini)
+                if value not in (None, "", [], False):
+                    raw, source = value, f"ini {opt.ini}"
+                    if opt.dest == "report":
+                        report_base = ini_dir
+        if raw is None:
+            raw, source = opt.default, opt.flag
+        if raw is None:
+            values[opt.dest] = () if opt.action == "append" else None
+        else:
+            values[opt.dest] = opt.convert(source, raw)
+    report = values.pop("report")
+    return FeatureSettings(report=Path(report_base, report) if report else None, **values)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("flaskserve")
+    for opt in OPTIONS:
+        kwargs: dict[str, Any] = {
+            "dest": f"flaskserve_{opt.dest}",
+            "help": f"{opt.help}; ini {opt.ini}" + (f", env {opt.env}" if opt.env else ""),
+        }
+        if opt.action == "store_true":
+            kwargs.update(action="store_true", default=False)
+        else:
+            kwargs.update(action=opt.action, default=None, metavar=opt.metavar)
+        group.addoption(opt.flag, **kwargs)
+        parser.addini(opt.ini, opt.help, type=opt.ini_type,  # type: ignore[arg-type]
+                      default=False if opt.ini_type == "bool" else None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.help or getattr(config.option, "version", False):
+        return
+    cli = {opt.dest: getattr(config.option, f"flaskserve_{opt.dest}", None) for opt in OPTIONS}
+
+    def ini(name: str) -> Any:
+        try:
+            return config.getini(name)
+        except ValueError:
+            return None
+
+    ini_dir = str(config.inipath.parent) if config.inipath else str(config.rootpath)
+    try:
+        settings = load_feature_settings(cli, ini, os.environ, ini_dir=ini_dir,
+                                         invocation_dir=str(config.invocation_params.dir))
+    except UsageError as exc:
+        raise pytest.UsageError(f"pytest-flaskserve: {exc}") from None
+    config.stash[SETTINGS_KEY] = settings
+    matrix = config.stash[MATRIX_KEY] = Matrix()
+    config.pluginmanager.register(MatrixListener(matrix), LISTENER_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    listener = config.pluginmanager.get_plugin(LISTENER_NAME)
+    if listener is not None:
+        config.pluginmanager.unregister(listener)
+
+
+# -- smoke suite -------------------------------------------------------------------------
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Put the smoke items first, before -k/-m deselection sees the list."""
+    settings = config.stash.get(SETTINGS_KEY, None)
+    rt = config.stash.get(RUNTIME_KEY, None)
+    if settings is None or rt is None or not settings.smoke:
+        return
+    try:
+        plan = make_plan(rt, session)
+    except UsageError as exc:
+        raise pytest.UsageError(f"pytest-flaskserve: {exc}") from None
+    workers = settings.smoke_workers or rt.settings.workers or DEFAULT_WORKERS
+    state = SmokeState(config, rt, plan, workers=workers, exclude=settings.smoke_exclude)
+    config.stash[SMOKE_KEY] = state
+    items[:0] = collect_items(session, state)
+
+
+# -- matrix ------------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    cell = cell_of(item)
+    if cell is not None:
+        # a plain attribute: pytest-xdist serializes it to the controller with the report
+        report.flaskserve_cell = list(cell)
+    return report
+
+
+class MatrixListener:
+    """Collects report outcomes; registered per session, in the process that reports
+    (the only one under xdist that sees every test is the controller)."""
+
+    def __init__(self, matrix: Matrix) -> None:
+        self.matrix = matrix
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.matrix.add(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: take each worker's server runs for the matrix."""
+        output = getattr(node, "workeroutput", None) or {}
+        runs = output.get("flaskserve_runs")
+        if runs:
+            self.matrix.worker_runs.extend(json.loads(runs))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    state = config.stash.get(SMOKE_KEY, None)
+    if state is not None:
+        state.close()
+    rt = config.stash.get(RUNTIME_KEY, None)
+    matrix = config.stash.get(MATRIX_KEY, None)
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if rt is None or matrix is None or settings is None:
+        return
+    rt.session_pool.close()  # so every server's stop time is in its record
+    runs = run_dicts(rt.records, rt.worker)
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports
+        workeroutput["flaskserve_runs"] = json.dumps(runs)
+        return
+    data = matrix.build(app=rt.settings.app, runs=runs + matrix.worker_runs,
+                        exit_status=int(exitstatus), server_order=servers.names())
+    config.stash[DATA_KEY] = data
+    if settings.report is not None:
+        try:
+            settings.report.parent.mkdir(parents=True, exist_ok=True)
+            settings.report.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise pytest.UsageError(f"pytest-flaskserve: cannot write --flask-report "
+                                    f"{settings.report}: {exc}; choose a writable path") from None
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    data = config.stash.get(DATA_KEY, None)
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if data is None or not has_content(data):
+        return
+    terminalreporter.write_sep("-", "flaskserve matrix")
+    for line in render(data):
+        terminalreporter.write_line(line)
+    if settings is not None and settings.report is not None:
+        terminalreporter.write_line(f"flaskserve: matrix written to {settings.report}")
+
+
+# -- flask_parity -------------------------------------------------------------------------
+def _parity_servers(rt: Runtime, node: Any) -> tuple[list[str], set[str]]:
+    """The servers a parity test compares: its flask_servers marker, --flask-servers, all."""
+    from . import markers
+
+    mark = node.get_closest_marker("flask_servers")
+    cli = rt.settings.servers
+    if mark is not None:
+        chosen = list(markers.servers_arg(mark.args, mark.kwargs))
+        for name in chosen:
+            servers.get(name)
+        return ([n for n in chosen if n in cli] if cli else chosen), set(chosen)
+    if cli:
+        return list(cli), set(cli)
+    return servers.names(), set()
+
+
+@pytest.fixture
+def flask_parity(request: pytest.FixtureRequest, _flaskserve_runtime: Runtime) -> Iterator[Parity]:
+    """Send one request to every server and compare status, headers and body.
+
+    ``flask_parity.get("/")``, ``.post("/upload", body=iter([b"a", b"b"]))`` (chunked),
+    ``.request("PUT", "/x", headers=..., json=...)``; a difference fails the test with a
+    side-by-side table. Servers: the ``flask_servers`` marker, ``--flask-servers``, or
+    every available one; shared with ``flask_server`` tests of the same options.
+    """
+    rt = _flaskserve_runtime
+    node = request.node
+    settings = request.config.stash[SETTINGS_KEY]
+    try:
+        spec = rt.spec_for(node)
+        app = rt.resolve(spec)
+        scope = rt.scope_for(node)
+        names, explicit = _parity_servers(rt, node)
+    except UsageError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    pool: Pool | None = None
+    if scope == "module":
+        pool = request.getfixturevalue("_flaskserve_module_pool")
+    elif scope == "session":
+        pool = rt.session_pool
+    handles: dict[str, ServerHandle] = {}
+    left_out: list[str] = []
+    try:
+        for name in names:
+            launcher = servers.get(name)
+            why = launcher.unavailable() or (None if name in explicit
+                                             else launcher.unsupported(app))
+            if why:
+                left_out.append(why)
+                continue
+            options = rt.options_for(node, name)
+            key = (spec.raw, spec.base_dir, name, options.key())
+
+            def start(name: str = name, options: Any = options) -> ServerHandle:
+                return rt.start(name, app, options)
+
+            handles[name] = pool.get(key, start) if pool is not None else start()
+            node.stash.setdefault(HANDLES_KEY, []).append(handles[name])
+        if len(handles) < 2:
+            pytest.skip("flask_parity compares servers, but fewer than two can run here"
+                        + (f": {'; '.join(left_out)}" if left_out else ""))
+        yield Parity(handles, ignore_headers=settings.parity_ignore_headers)
+    except ServerStartupError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    finally:
+        if pool is None:
+            for handle in handles.values():
+                handle.stop()

@@ -1,0 +1,104 @@
+"""Child-process half of the smoke suite's route discovery: build the app, read its URL map.
+
+Run as ``python -m pytest_flaskserve._routes REQUEST_JSON`` with the environment a
+production server would get. It builds the app the way the generated entry module does
+(module attribute, or factory called with literal arguments), with ``Flask.run`` made a
+no-op so an ``app.run()`` at import cannot start serving, and prints one line
+``FLASKSERVE-ROUTES <json>``. Only the standard library and Flask, never pytest: the
+user's app is never imported into the pytest process.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import json
+import os
+import sys
+import traceback
+from typing import Any
+
+MARKER = "FLASKSERVE-ROUTES "
+
+
+def _wrappers(app: Any) -> list[str]:
+    """Class names along the ``wsgi_app`` middleware chain (``app``, ``application``)."""
+    names: list[str] = []
+    obj = app.wsgi_app
+    for _ in range(20):
+        if inspect.ismethod(obj):  # Flask.wsgi_app itself: the end of the chain
+            break
+        names.append(f"{type(obj).__module__}.{type(obj).__qualname__}")
+        nxt = getattr(obj, "app", None) or getattr(obj, "application", None)
+        if nxt is None or nxt is obj or not callable(nxt):
+            break
+        obj = nxt
+    return names
+
+
+def facts(request: dict[str, Any]) -> dict[str, Any]:
+    sys.path.insert(0, request["path_entry"])
+    import flask
+
+    flask.Flask.run = lambda self, *a, **k: None  # type: ignore[method-assign]
+    target = request["target"]
+    try:
+        obj = getattr(importlib.import_module(target["module"]), target["attr"])
+        if target["factory"]:
+            args, kwargs = ast.literal_eval(target["arguments"])
+            app = obj(*args, **kwargs)
+        else:
+            app = obj
+    except BaseException as exc:  # noqa: BLE001 - anything the app raises is reported
+        tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-4:])
+        return {"ok": False, "message": f"{type(exc).__name__}: {exc}", "trace": tail.rstrip()}
+
+    routes: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    for rule in app.url_map.iter_rules():
+        methods = sorted(rule.methods or ())
+        if "GET" not in methods:
+            continue
+        why = ""
+        if rule.arguments:
+            why = "has URL parameters"
+        elif getattr(rule, "websocket", False):
+            why = "is a WebSocket route"
+        elif rule.host or rule.subdomain:
+            why = "is bound to a host or subdomain"
+        elif rule.redirect_to is not None:
+            why = "is a redirect rule"
+        if why:
+            skipped.append({"rule": rule.rule, "why": why})
+            continue
+        routes.append({"path": rule.rule, "endpoint": rule.endpoint, "methods": methods})
+    routes.sort(key=lambda r: r["path"])
+    wrappers = _wrappers(app)
+    return {
+        "ok": True,
+        "routes": routes,
+        "skipped": skipped,
+        "debug": bool(app.debug),
+        "debugger_wrapped": any("werkzeug.debug" in w for w in wrappers),
+        "wrappers": wrappers,
+        "flask_debug_env": os.environ.get("FLASK_DEBUG", ""),
+    }
+
+
+def main() -> int:
+    request = json.loads(sys.argv[1])
+    try:
+        result = facts(request)
+    except BaseException as exc:  # noqa: BLE001 - report, never a traceback
+        result = {"ok": False, "message": f"{type(exc).__name__}: {exc}", "trace": ""}
+    sys.stdout.flush()
+    print("\n" + MARKER + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    # The app may have started threads that would keep this child alive: leave at once.
+    os._exit(code)
