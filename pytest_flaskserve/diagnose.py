@@ -24,6 +24,10 @@ _ATTR = (
 _PORT_TAKEN = re.compile(
     r"Address already in use|Errno 98|EADDRINUSE|probably another instance of uWSGI"
 )
+#: How servers announce where they listen (Werkzeug, Waitress, Gunicorn, uWSGI, others).
+_ANNOUNCE = re.compile(
+    r"(?:Running on|Serving on|Listening at:|Listening on|bound to TCP address|listening on)"
+    r"\s+(?:https?://)?\[?[\w.:-]*?\]?:(\d{2,5})\b")
 _EXCEPTION = re.compile(r"^(\w+(?:\.\w+)*(?:Error|Exception|Exit)): (.*)$", re.M)
 
 
@@ -128,8 +132,26 @@ def _last_exception(f: Failure) -> str | None:
     return f"the app raised {name}: {text.strip()} (traceback in the log below)"
 
 
+def other_port(log: str, port: int) -> int | None:
+    """A port the log says the server listens on that is not ``port``, if any."""
+    for m in _ANNOUNCE.finditer(log):
+        found = int(m.group(1))
+        if found != port:
+            return found
+    return None
+
+
+def _other_port(f: Failure) -> str | None:
+    if "announced port" not in f.reason:
+        return None
+    return ("the script serves on an address of its own: the plugin moves app.run() and "
+            "Werkzeug's run_simple() to its port, not other servers started by the script; "
+            "call app.run() under `if __name__ == '__main__':`, or test that server by name")
+
+
 RULES: tuple[Rule, ...] = (
     _runs_at_import,
+    _other_port,
     _syntax_error,
     _missing_module,
     _attribute,

@@ -15,6 +15,7 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,7 +196,7 @@ def start_server(
                 server=launcher.name, command=shlex.join(plan.argv), exit_code=None,
                 log_tail="", diagnosis=[str(exc)],
             ) from None
-        fail_fast = _log_watch(proc, launcher) if launcher.production else None
+        fail_fast = _log_watch(proc, launcher, port)
         try:
             ready = wait_until_serving(
                 config.host, port, config.ready_path,
@@ -211,7 +212,11 @@ def start_server(
             code = nr.exit_code if nr.exited else None
             last_error = _startup_error(launcher, app, plan.argv, log_path, log, nr, code,
                                         config, time.monotonic() - t0, stop)
-            retry = diagnose.port_taken(log) or "another process already answers" in nr.reason
+            # Retry on a new port only when it was *our* port that was lost to a race (not
+            # a port the app hard-codes, which a new port would not help).
+            retry = (diagnose.port_taken(log) and not app.runs_at_import
+                     and diagnose.other_port(log, port) is None) \
+                or "another process already answers" in nr.reason
             if retry and attempt < config.port_retries:
                 continue
             raise last_error from None
@@ -249,8 +254,13 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _log_watch(proc: ManagedProcess, launcher: Launcher):  # type: ignore[no-untyped-def]
-    """A fail-fast check for production servers: the dev-server banner in their log."""
+def _log_watch(proc: ManagedProcess, launcher: Launcher, port: int) -> Callable[[], str | None]:
+    """Fail-fast checks on the log while waiting: evidence that waiting cannot succeed.
+
+    A production server whose log shows the development server's banner runs
+    ``app.run()`` at import; any server that announces a different port than ours serves
+    somewhere else (a script calling another server with its own address).
+    """
     state = {"next": 0.0}
 
     def check() -> str | None:
@@ -258,8 +268,12 @@ def _log_watch(proc: ManagedProcess, launcher: Launcher):  # type: ignore[no-unt
         if now < state["next"]:
             return None
         state["next"] = now + 0.05
-        if diagnose.DEV_SERVER_BANNER.search(_read(proc.log_path)):
+        log = _read(proc.log_path)
+        if launcher.production and diagnose.DEV_SERVER_BANNER.search(log):
             return f"the development server started inside {launcher.name} (app.run() at import)"
+        other = diagnose.other_port(log, port)
+        if other is not None:
+            return f"it announced port {other}, not the port {port} it was given"
         return None
 
     return check

@@ -184,3 +184,26 @@ def test_import_error_app_is_a_usage_error(pytester: pytest.Pytester, examples: 
     result.stderr.fnmatch_lines(["ERROR: pytest-flaskserve: app spec 'import_error:app'*"
                                  "flask_extension_that_is_not_installed*"])
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_script_serving_on_its_own_port_fails_fast(pytester: pytest.Pytester,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_flaskserve.ports import free_port
+
+    monkeypatch.setenv("OWN_PORT", str(free_port()))
+    pytester.makepyfile(own_server="""
+        import os
+        from flask import Flask
+        app = Flask(__name__)
+        if __name__ == "__main__":
+            import waitress
+            waitress.serve(app, host="127.0.0.1", port=int(os.environ["OWN_PORT"]))
+    """)
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=own_server:app", "--flask-servers=app-run",
+                                           "--flask-startup-timeout=60")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*app-run failed to start*it announced port *, not the port * "
+                                 "it was given after *",
+                                 "*cause: the script serves on an address of its own*"])
+    assert "after 6" not in result.stdout.str()  # far from the 60 s deadline
