@@ -1,1 +1,146 @@
-"""Placeholder: filled in by the reloader_plugin work."""
+"""The ``flask_reloader`` fixture: a reload-capable server on a scratch copy of the app.
+
+A thin factory over :mod:`pytest_flaskserve.reloader`: it copies the app's import root
+under pytest's temporary directory, starts the server through the session runtime (so
+it is recorded, its log is attached to a failure, and it is stopped with the test), and
+turns "this server or reloader type cannot reload here" into a skip with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import pytest
+
+from . import servers
+from .appspec import ResolvedApp, parse_spec
+from .fixtures import HANDLES_KEY, Runtime
+from .reloader import (
+    FAST_INTERVAL,
+    ReloaderConfig,
+    ReloaderUnavailable,
+    ReloadingServer,
+    copy_project,
+    profile_for,
+    relocate,
+    reloader_options,
+    render_reloader,
+)
+from .errors import UsageError
+from .servers import ServerOptions
+from .supervisor import ServerHandle
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_DEFAULT = object()
+
+
+class ReloaderFactory:
+    """``flask_reloader(server="flask-run", app=None, **options)`` -> :class:`ReloadingServer`."""
+
+    def __init__(self, rt: Runtime, node: pytest.Item, tmp: pytest.TempPathFactory) -> None:
+        self._rt = rt
+        self._node = node
+        self._tmp = tmp
+        self.servers: list[ReloadingServer] = []
+
+    def __call__(
+        self,
+        server: str = "flask-run",
+        app: str | None = None,
+        *,
+        debug: bool | None = None,
+        interval: float | None | object = _DEFAULT,
+        reloader_type: str | None = None,
+        extra_files: Sequence[str] = (),
+        exclude_patterns: Sequence[str] = (),
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        path: str = "/",
+        ignore: Sequence[str] = (),
+        start: bool = True,
+        startup_timeout: float | None = None,
+    ) -> ReloadingServer:
+        """Copy the app (default: the test's app), start ``server`` on the copy with its
+        reloader on, and return the handle once it serves.
+
+        ``debug`` adds ``--debug`` (flask-run) or ``FLASK_DEBUG``; app-run keeps the
+        script's own ``app.run(...)`` arguments. ``interval`` (Werkzeug: flask-run,
+        app-run) defaults to a fast 0.1 s poll, ``None`` keeps the server's 1 s.
+        ``reloader_type``: ``stat``/``watchdog`` (Werkzeug), ``poll``/``inotify``
+        (Gunicorn). ``extra_files`` are relative to the copy; ``exclude_patterns`` are
+        Werkzeug's fnmatch patterns of absolute paths (``"*/helpers.py"``). ``path`` is
+        what the outcome probe requests. ``start=False`` returns the handle unstarted, to
+        break the copy before :meth:`ReloadingServer.start`. ``ignore``: more names left
+        out of the copy.
+        """
+        rt = self._rt
+        launcher = servers.get(server)
+        why = launcher.unavailable()
+        if why:
+            pytest.skip(why)
+        try:
+            profile = profile_for(server)
+        except ReloaderUnavailable as exc:
+            pytest.skip(str(exc))
+        spec = (rt.spec_for(self._node) if app is None
+                else parse_spec(app, rt.rootdir, source="flask_reloader"))
+        original = rt.resolve(spec)
+        explicit = {name for name, given in (
+            ("interval", interval is not _DEFAULT), ("exclude_patterns", bool(exclude_patterns)),
+        ) if given}
+        config = ReloaderConfig(
+            interval=FAST_INTERVAL if interval is _DEFAULT else interval,  # type: ignore[arg-type]
+            reloader_type=reloader_type, extra_files=tuple(extra_files),
+            exclude_patterns=tuple(exclude_patterns),
+        )
+        scratch = self._tmp.mktemp(f"reloader-{server}", numbered=True)
+        root = copy_project(spec.path_entry, scratch / "project", ignore)
+        target = relocate(original, spec.path_entry, root)
+        unsupported = launcher.unsupported(target)
+        if unsupported:
+            raise UsageError(f"{server} cannot run {original.describe()}: {unsupported}")
+        try:
+            reload_args, reload_env = render_reloader(
+                profile, config, root, protect=(rt.rootdir, spec.path_entry, _PACKAGE_DIR),
+                explicit=explicit)
+        except ReloaderUnavailable as exc:
+            pytest.skip(str(exc))
+        options = reloader_options(profile, debug=debug, args=args, env=dict(env or {}),
+                                   reload_args=reload_args, reload_env=reload_env)
+        node = self._node
+        start_config = rt.start_config(ready_path=path, startup_timeout=startup_timeout)
+
+        def starter(resolved: ResolvedApp, opts: ServerOptions) -> ServerHandle:
+            handle = rt.start(server, resolved, opts, start_config)
+            node.stash.setdefault(HANDLES_KEY, []).append(handle)
+            return handle
+
+        poll = config.interval if profile.werkzeug else None
+        handle = ReloadingServer(server=server, app=target, options=options, root=root,
+                                 starter=starter, path=path, profile=profile,
+                                 poll_interval=poll)
+        self.servers.append(handle)
+        if start:
+            handle.start()
+        return handle
+
+    def close(self) -> None:
+        for handle in reversed(self.servers):
+            handle.stop()
+
+
+@pytest.fixture
+def flask_reloader(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                   _flaskserve_runtime: Runtime) -> Iterator[ReloaderFactory]:
+    """Start a reload-capable server on a copy of the app; edit the copy, wait for the
+    outcome: ``server = flask_reloader("flask-run", "app:app"); server.break_syntax();
+    assert server.wait_for_outcome().outcome is Outcome.SERVING_ERRORS``."""
+    factory = ReloaderFactory(_flaskserve_runtime, request.node, tmp_path_factory)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+__all__ = ["flask_reloader", "ReloaderFactory"]

@@ -3,6 +3,11 @@ PYTHONPATH). It moves ``app.run()`` / ``run_simple()`` to the port the plugin ch
 keeping every other argument of the script (debug, threaded, reloader...). The reloader
 re-runs the same command with the same environment, so its child is moved as well.
 Then it hands over to the interpreter's own ``sitecustomize``, if there is one.
+
+``FLASKSERVE_RELOADER`` (JSON, set by the reloader fixture for ``flask run`` and
+``app.run()``) overrides the Werkzeug reloader's poll interval and type and adds extra
+files and exclude patterns, so reloader tests need not wait a full second per poll;
+Flask's CLI has no flag for the interval or the type.
 """
 
 import json
@@ -12,20 +17,41 @@ import sys
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def _reloader_options(reloader, bound):  # type: ignore[no-untyped-def]
+    """Apply the reloader overrides to run_simple's bound arguments (lists are merged)."""
+    args = bound.arguments
+    if "interval" in reloader:
+        args["reloader_interval"] = reloader["interval"]
+    if "type" in reloader:
+        args["reloader_type"] = reloader["type"]
+    for key in ("extra_files", "exclude_patterns"):
+        if reloader.get(key):
+            args[key] = [*(args.get(key) or ()), *reloader[key]]
+
+
 def _install() -> None:
-    conf = json.loads(os.environ["FLASKSERVE_APP_RUN"])
+    conf = json.loads(os.environ.get("FLASKSERVE_APP_RUN") or "{}")
+    reloader = json.loads(os.environ.get("FLASKSERVE_RELOADER") or "{}")
     import importlib.abc
     import importlib.util
+    import inspect
 
     def patch(module):  # type: ignore[no-untyped-def]
         original = module.run_simple
+        signature = inspect.signature(original)
 
         def run_simple(hostname, port, application, *args, **kwargs):  # type: ignore[no-untyped-def]
-            sys.stderr.write(
-                f" * pytest-flaskserve: app.run() asked for {hostname}:{port}, "
-                f"serving on {conf['host']}:{conf['port']}\n"
-            )
-            return original(conf["host"], conf["port"], application, *args, **kwargs)
+            if "port" in conf:
+                sys.stderr.write(
+                    f" * pytest-flaskserve: app.run() asked for {hostname}:{port}, "
+                    f"serving on {conf['host']}:{conf['port']}\n"
+                )
+                hostname, port = conf["host"], conf["port"]
+            if not reloader:
+                return original(hostname, port, application, *args, **kwargs)
+            bound = signature.bind(hostname, port, application, *args, **kwargs)
+            _reloader_options(reloader, bound)
+            return original(*bound.args, **bound.kwargs)
 
         module.run_simple = run_simple
 
@@ -65,6 +91,6 @@ def _chain() -> None:
             raise
 
 
-if os.environ.get("FLASKSERVE_APP_RUN"):
+if os.environ.get("FLASKSERVE_APP_RUN") or os.environ.get("FLASKSERVE_RELOADER"):
     _install()
 _chain()

@@ -16,6 +16,9 @@ from .base import Launcher, LaunchPlan, LaunchRequest
 from . import register
 
 BOOT_DIR = str(Path(__file__).resolve().parent.parent / "_boot")
+#: JSON overrides of the Werkzeug reloader (interval, type, extra files, exclude patterns)
+#: that the boot ``sitecustomize`` applies to ``run_simple``; set through ServerOptions.env.
+RELOADER_ENV = "FLASKSERVE_RELOADER"
 
 
 @register

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .base import Launcher, LaunchPlan, LaunchRequest
 from . import register
 
@@ -24,4 +26,12 @@ class FlaskRun(Launcher):
         if opts.threads == 1:
             argv.append("--without-threads")
         argv += list(opts.extra_args)
-        return LaunchPlan(argv=argv)
+        env: dict[str, str] = {}
+        if opts.reload:
+            # Imported here: importing app_run at module level would register it first.
+            from .app_run import BOOT_DIR, RELOADER_ENV
+
+            if any(key == RELOADER_ENV for key, _ in opts.env):
+                # The reloader's interval and type have no CLI flag: the boot hook sets them.
+                env["PYTHONPATH"] = os.pathsep.join([BOOT_DIR, request.app.path_entry])
+        return LaunchPlan(argv=argv, env=env)
