@@ -108,6 +108,7 @@ class ParityResult:
         return "\n".join(lines)
 
     def raise_for_differences(self) -> ParityResult:
+        __tracebackhide__ = True
         if self.differences:
             raise ParityError(self)
         return self
@@ -226,6 +227,7 @@ class Parity:
         ``compare_fields`` picks among ``status``, ``headers``, ``body``; ``normalize``
         maps a body to the value compared (e.g. ``lambda b: json.loads(b)["count"]``).
         """
+        __tracebackhide__ = True
         unknown = set(compare_fields) - set(FIELDS)
         if unknown:
             raise ValueError(f"compare_fields {sorted(unknown)} unknown; use {FIELDS}")
@@ -266,19 +268,25 @@ class Parity:
         return result
 
     def get(self, path: str, **kw: Any) -> ParityResult:
+        __tracebackhide__ = True
         return self.request("GET", path, **kw)
 
     def head(self, path: str, **kw: Any) -> ParityResult:
+        __tracebackhide__ = True
         return self.request("HEAD", path, **kw)
 
     def post(self, path: str, **kw: Any) -> ParityResult:
+        __tracebackhide__ = True
         return self.request("POST", path, **kw)
 
     def put(self, path: str, **kw: Any) -> ParityResult:
+        __tracebackhide__ = True
         return self.request("PUT", path, **kw)
 
     def patch(self, path: str, **kw: Any) -> ParityResult:
+        __tracebackhide__ = True
         return self.request("PATCH", path, **kw)
 
     def delete(self, path: str, **kw: Any) -> ParityResult:
+        __tracebackhide__ = True
         return self.request("DELETE", path, **kw)

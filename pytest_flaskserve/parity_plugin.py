@@ -269,7 +269,7 @@ def _parity_servers(rt: Runtime, node: Any) -> tuple[list[str], set[str]]:
         return ([n for n in chosen if n in cli] if cli else chosen), set(chosen)
     if cli:
         return list(cli), set(cli)
-    return servers.names(), set()
+    return servers.default_names(), set()
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def make_plan(rt: Runtime, session: pytest.Session) -> SmokePlan:
                          "flask_app in the ini file, or set FLASK_APP")
     app = rt.resolve(rt.spec_for(session))
     explicit = bool(rt.settings.servers)
-    names = list(rt.settings.servers or servers.names())
+    names = list(rt.settings.servers or servers.default_names())
     skip: dict[str, str] = {}
     for name in names:
         launcher = servers.get(name)
@@ -276,8 +276,9 @@ def check_head(state: SmokeState, node: pytest.Item, server: str) -> list[str]:
         if head.after_headers:
             problems.append(
                 f"  HEAD {route.path}: {len(head.after_headers)} bytes after the headers "
-                f"({head.after_headers[:40]!r}); a HEAD response has no body, and a client "
-                "that keeps the connection open reads them as the start of the next response")
+                f"({head.after_headers[:40]!r}): a HEAD response has no body (RFC 9110), and a "
+                "client or proxy that reuses the connection reads them as the start of the "
+                "next response")
     if problems:
         raise SmokeFailure(f"HEAD does not answer like GET without a body on {server}:\n"
                            + "\n".join(problems))

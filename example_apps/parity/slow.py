@@ -1,10 +1,11 @@
 """A request longer than Gunicorn's worker timeout.
 
 ``GET /slow?seconds=2`` takes two seconds. The dev server, Waitress and uWSGI (no
-harakiri by default) answer 200; under Gunicorn with ``--timeout 1`` the arbiter kills
-the sync worker mid-request ("WORKER TIMEOUT") and the client gets no response at all.
-Gunicorn's default timeout is 30 s, so in production this is the report export or slow
-upstream call that "works on my machine". Caught by a ``flask_parity`` test with
+harakiri by default) answer 200; under Gunicorn with ``--timeout 1`` the arbiter aborts
+the sync worker mid-request ("WORKER TIMEOUT" in its log) and the client gets Gunicorn's
+own "Internal Server Error" page instead of the answer. Gunicorn's default timeout is
+30 s, so in production this is the report export or slow upstream call that "works on my
+machine". Caught by a ``flask_parity`` test with
 ``@pytest.mark.flask_options(extra_args={"gunicorn": ["--timeout", "1"]})``.
 Without ``seconds`` the route answers at once, so the smoke suite can request it.
 """

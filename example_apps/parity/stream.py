@@ -4,8 +4,9 @@ Every server delivers the lines as they are produced (the first arrives long bef
 last), which ``flask_parity`` can check from each response's arrival times. HEAD is
 where they differ: Waitress answers ``HEAD /events`` with ``Transfer-Encoding: chunked``
 and then sends the empty chunked body ``0\\r\\n\\r\\n``, bytes a HEAD response must not
-have; a client that keeps the connection open reads them as the start of the next
-response. Caught by the smoke suite's ``smoke::head[waitress]``.
+have (RFC 9110, 9.3.2). Waitress closes the connection afterwards, which keeps plain
+clients working; a proxy that reuses upstream connections reads such bytes as the start
+of the next response. Caught by the smoke suite's ``smoke::head[waitress]``.
 """
 
 import time
