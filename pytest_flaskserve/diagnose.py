@@ -142,7 +142,7 @@ def other_port(log: str, port: int) -> int | None:
 
 
 def _other_port(f: Failure) -> str | None:
-    if "announced port" not in f.reason:
+    if "announced port" not in f.reason and "listens on port" not in f.reason:
         return None
     return ("the script serves on an address of its own: the plugin moves app.run() and "
             "Werkzeug's run_simple() to its port, not other servers started by the script; "

@@ -19,6 +19,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def listening_ports(pids: Iterable[int]) -> set[int]:
+    """Every TCP port on which one of ``pids`` listens."""
+    import psutil
+
+    ports: set[int] = set()
+    for pid in pids:
+        try:
+            conns = psutil.Process(pid).net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        ports.update(c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN and c.laddr)
+    return ports
+
+
 def listening_in(pids: Iterable[int], port: int) -> bool:
     """True when one of ``pids`` holds a listening TCP socket on ``port``."""
     import psutil

@@ -22,7 +22,7 @@ from pathlib import Path
 from . import diagnose
 from .appspec import ResolvedApp
 from .errors import ServerDiedError, ServerStartupError
-from .ports import free_port, listening_in
+from .ports import free_port, listening_in, listening_ports
 from .process import ManagedProcess, StopResult, describe_exit
 from .readiness import NotReady, wait_until_serving
 from .servers import Launcher, LaunchRequest, ServerOptions
@@ -261,7 +261,8 @@ def _log_watch(proc: ManagedProcess, launcher: Launcher, port: int) -> Callable[
     ``app.run()`` at import; any server that announces a different port than ours serves
     somewhere else (a script calling another server with its own address).
     """
-    state = {"next": 0.0}
+    started = time.monotonic()
+    state = {"next": 0.0, "next_sockets": started + 0.5}
 
     def check() -> str | None:
         now = time.monotonic()
@@ -274,6 +275,13 @@ def _log_watch(proc: ManagedProcess, launcher: Launcher, port: int) -> Callable[
         other = diagnose.other_port(log, port)
         if other is not None:
             return f"it announced port {other}, not the port {port} it was given"
+        if now >= state["next_sockets"]:
+            # Not every server says where it listens; its sockets do.
+            state["next_sockets"] = now + 0.25
+            ports = listening_ports(proc.tree_pids())
+            if ports and port not in ports:
+                return (f"it listens on port {', '.join(map(str, sorted(ports)))}, not the port "
+                        f"{port} it was given")
         return None
 
     return check

@@ -203,7 +203,7 @@ def test_script_serving_on_its_own_port_fails_fast(pytester: pytest.Pytester,
     result = pytester.runpytest_subprocess("--flask-app=own_server:app", "--flask-servers=app-run",
                                            "--flask-startup-timeout=60")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*app-run failed to start*it announced port *, not the port * "
+    result.stdout.fnmatch_lines(["*app-run failed to start*it listens on port *, not the port * "
                                  "it was given after *",
                                  "*cause: the script serves on an address of its own*"])
     assert "after 6" not in result.stdout.str()  # far from the 60 s deadline
