@@ -27,6 +27,10 @@ DEFAULT_IGNORED_HEADERS: tuple[str, ...] = (
     "Date", "Server", "Connection", "Keep-Alive", "Transfer-Encoding",
 )
 FIELDS = ("status", "headers", "body")
+#: list-valued headers whose order carries no meaning (Werkzeug builds Allow from a set,
+#: so its order changes from one process to the next): compared as sorted lists
+UNORDERED_HEADERS = frozenset({"allow", "vary", "access-control-allow-methods",
+                               "access-control-allow-headers", "access-control-expose-headers"})
 _CELL = 30
 
 
@@ -149,7 +153,9 @@ def compare(
     diffs: list[Difference] = []
     if "status" in fields:
         values = {n: exchanges[n].describe() for n in names}
-        if len(set(values.values())) > 1:
+        # the code (or why there is none), not the reason phrase: that is the server's
+        keys = {n: exchanges[n].status or exchanges[n].error for n in names}
+        if len(set(keys.values())) > 1:
             diffs.append(Difference("status", values))
     if "headers" in fields:
         ignored = {h.lower() for h in ignore_headers}
@@ -162,6 +168,8 @@ def compare(
             values = {}
             for n in names:
                 got = exchanges[n].header_values(low)
+                if low in UNORDERED_HEADERS:
+                    got = [", ".join(sorted(t.strip() for v in got for t in v.split(",")))]
                 values[n] = _localize(", ".join(got), netlocs[n]) if got else "(absent)"
             if len(set(values.values())) > 1:
                 diffs.append(Difference(f"header {key}", values))

@@ -111,13 +111,22 @@ def send(
     parts: list[bytes] = []
     chunks: list[tuple[float, int]] = []
     error: str | None = None
+    unsent: str | None = None
     try:
-        if chunked:
-            merged.setdefault("Transfer-Encoding", "chunked")
-            conn.request(method, path, body=iter(payload or []), headers=merged,
-                         encode_chunked=True)
-        else:
-            conn.request(method, path, body=payload, headers=merged)
+        try:
+            if chunked:
+                merged.setdefault("Transfer-Encoding", "chunked")
+                conn.request(method, path, body=iter(payload or []), headers=merged,
+                             encode_chunked=True)
+            else:
+                conn.request(method, path, body=payload, headers=merged)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The server answered (or gave up) before it read the whole body: its answer
+            # may already be here, and it is what a client would get.
+            if conn.sock is None:
+                raise
+            unsent = ("the server closed the connection before the whole request was "
+                      f"sent ({type(exc).__name__})")
         response = conn.getresponse()
         status, reason = response.status, response.reason
         got_headers = tuple(response.getheaders())
@@ -134,7 +143,7 @@ def send(
             chunks.append((time.monotonic() - t0, len(data)))
             parts.append(data)
     except http.client.RemoteDisconnected:
-        error = "connection closed by the server"
+        error = unsent or "connection closed by the server"
     except http.client.IncompleteRead as exc:
         parts.append(exc.partial)
         error = "connection closed before the body ended"
@@ -143,7 +152,7 @@ def send(
     except ConnectionRefusedError:
         error = "connection refused"
     except (OSError, http.client.HTTPException) as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = unsent or (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     finally:
         conn.close()
     return Exchange(method=method, path=path, status=status, reason=reason, headers=got_headers,

@@ -1,4 +1,4 @@
-"""A streamed response: a generator that yields a line every 0.2 s.
+"""A streamed response: a generator that yields a line every 0.1 s.
 
 Every server delivers the lines as they are produced (the first arrives long before the
 last), which ``flask_parity`` can check from each response's arrival times. HEAD is
@@ -15,7 +15,7 @@ from flask import Flask, Response
 
 app = Flask(__name__)
 LINES = 4
-PAUSE = 0.2
+PAUSE = 0.1
 
 
 @app.get("/")
