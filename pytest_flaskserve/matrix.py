@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 OUTCOMES = ("pass", "fail", "error", "skip", "xfail", "xpass")
 #: when several reports land in one cell, the worst one is shown
@@ -195,7 +196,7 @@ def render(data: Mapping[str, Any], width: int = 100) -> list[str]:
         if len(label) > label_w:
             label = "..." + label[-(label_w - 3):]
         out.append((label.ljust(label_w) + "  "
-                    + "  ".join(c.ljust(w) for c, w in zip(cells, col))).rstrip())
+                    + "  ".join(c.ljust(w) for c, w in zip(cells, col, strict=False))).rstrip())
     return out
 
 

@@ -15,9 +15,10 @@ worker's memory shows up on the next request instead of now and then.
 from __future__ import annotations
 
 import json as _json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .supervisor import ServerHandle
 from .wire import Body, Exchange, send
@@ -101,10 +102,10 @@ class ParityResult:
         label_w = max(len(r[1]) for r in rows + [(" ", "", [])])
         widths = [min(_CELL, max([len(n)] + [len(r[2][i]) for r in rows])) for i, n in
                   enumerate(names)]
-        head = " " * (label_w + 3) + " | ".join(n.ljust(w) for n, w in zip(names, widths))
+        head = " " * (label_w + 3) + " | ".join(n.ljust(w) for n, w in zip(names, widths, strict=False))
         lines.append(head.rstrip())
         for mark, label, cells in rows:
-            shown = [_clip(c, w).ljust(w) for c, w in zip(cells, widths)]
+            shown = [_clip(c, w).ljust(w) for c, w in zip(cells, widths, strict=False)]
             lines.append(f"{mark} {label.ljust(label_w)}  " + " | ".join(shown).rstrip())
         if full:
             lines.append("full values:")
@@ -126,7 +127,7 @@ def _aligned(cells: list[str]) -> list[str]:
     """Start long bodies a little before the first place they differ."""
     if not cells or all(len(c) <= _CELL for c in cells):
         return cells
-    first = next((i for i, chars in enumerate(zip(*cells)) if len(set(chars)) > 1),
+    first = next((i for i, chars in enumerate(zip(*cells, strict=False)) if len(set(chars)) > 1),
                  min(len(c) for c in cells))
     start = max(0, first - 8)
     return [("..." + c[start:]) if start else c for c in cells]
@@ -154,8 +155,8 @@ def compare(
     if "status" in fields:
         values = {n: exchanges[n].describe() for n in names}
         # the code (or why there is none), not the reason phrase: that is the server's
-        keys = {n: exchanges[n].status or exchanges[n].error for n in names}
-        if len(set(keys.values())) > 1:
+        codes = {n: exchanges[n].status or exchanges[n].error for n in names}
+        if len(set(codes.values())) > 1:
             diffs.append(Difference("status", values))
     if "headers" in fields:
         ignored = {h.lower() for h in ignore_headers}
@@ -262,7 +263,7 @@ class Parity:
                                 error=f"not sent: {exc}"), worker
 
         with ThreadPoolExecutor(max_workers=max(1, len(self.handles))) as pool:
-            answers = dict(zip(self.handles, pool.map(one, self.handles)))
+            answers = dict(zip(self.handles, pool.map(one, self.handles), strict=False))
         exchanges = {n: a[0] for n, a in answers.items()}
         ignored = tuple(dict.fromkeys([*self.ignore_headers, *ignore_headers]))
         diffs = compare(exchanges, {n: _netloc(h) for n, h in self.handles.items()},

@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import signal
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ CHECKS: tuple[Check, ...] = (
                          "(development) server", compares=True),
     Check("not-found", "an unknown path answers 404"),
     Check("head", "HEAD answers like GET, without a body"),
-    Check("workers", "every worker process gives the same answer (no per-process state)",
+    Check("workers", "every worker process gives the same answer: no per-process state",
           production_only=True),
     Check("debug-off", "debug mode is off and the Werkzeug debugger cannot be reached",
           production_only=True),
@@ -96,7 +97,7 @@ def make_plan(rt: Runtime, session: pytest.Session) -> SmokePlan:
             skip[name] = why
     runnable = [n for n in names if n not in skip]
     dev = [n for n in runnable if not servers.get(n).production]
-    baseline = (dev or runnable or [None])[0]
+    baseline = dev[0] if dev else (runnable[0] if runnable else None)
     return SmokePlan(app=app, servers=tuple(names), baseline=baseline, skip=skip)
 
 

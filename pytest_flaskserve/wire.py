@@ -13,8 +13,9 @@ import http.client
 import json as _json
 import socket
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 Body = bytes | str | Iterable[bytes] | None
 
@@ -116,7 +117,8 @@ def send(
         try:
             if chunked:
                 merged.setdefault("Transfer-Encoding", "chunked")
-                conn.request(method, path, body=iter(payload or []), headers=merged,
+                parts_out: list[bytes] = payload if isinstance(payload, list) else []
+                conn.request(method, path, body=iter(parts_out), headers=merged,
                              encode_chunked=True)
             else:
                 conn.request(method, path, body=payload, headers=merged)
@@ -147,7 +149,7 @@ def send(
     except http.client.IncompleteRead as exc:
         parts.append(exc.partial)
         error = "connection closed before the body ended"
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         error = f"nothing within {timeout:g} s"
     except ConnectionRefusedError:
         error = "connection refused"
@@ -181,7 +183,7 @@ def _head(host: str, port: int, path: str, headers: Mapping[str, str], timeout: 
                 if not data:
                     break
                 raw += data
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         error = f"nothing more within {timeout:g} s"
     except ConnectionRefusedError:
         error = "connection refused"

@@ -25,9 +25,10 @@ import http.client
 import os
 import signal
 import time
-from dataclasses import dataclass
-from typing import Any, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from .supervisor import ServerHandle
 from .wire import Body, Exchange, send

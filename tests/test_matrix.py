@@ -144,3 +144,12 @@ def test_validate_rejects_what_the_schema_forbids() -> None:
     assert len(errors) == 5
     # the schema is itself plain JSON, so CI can validate with any JSON Schema tool
     assert json.loads(json.dumps(SCHEMA)) == SCHEMA
+
+
+def test_documented_shape_validates() -> None:
+    """docs/parity.md's JSON example is a valid report, and its key table covers the schema."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "parity.md").read_text()
+    example = json.loads(doc.split("```json\n", 1)[1].split("```", 1)[0])
+    assert validate(example) == []
+    for key in SCHEMA["required"]:
+        assert f"`{key}" in doc, key
