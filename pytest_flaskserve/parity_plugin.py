@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Generator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -299,28 +300,44 @@ def flask_parity(request: pytest.FixtureRequest, _flaskserve_runtime: Runtime) -
         pool = rt.session_pool
     handles: dict[str, ServerHandle] = {}
     left_out: list[str] = []
-    try:
-        for name in names:
-            launcher = servers.get(name)
-            why = launcher.unavailable() or (None if name in explicit
-                                             else launcher.unsupported(app))
-            if why:
-                left_out.append(why)
-                continue
-            options = rt.options_for(node, name)
-            key = (spec.raw, spec.base_dir, name, options.key())
+    wanted: list[tuple[str, Callable[[], ServerHandle]]] = []
+    for name in names:
+        launcher = servers.get(name)
+        why = launcher.unavailable() or (None if name in explicit else launcher.unsupported(app))
+        if why:
+            left_out.append(why)
+            continue
+        options = rt.options_for(node, name)
+        key = (spec.raw, spec.base_dir, name, options.key())
 
-            def start(name: str = name, options: Any = options) -> ServerHandle:
-                return rt.start(name, app, options)
+        def start(name: str = name, options: Any = options) -> ServerHandle:
+            return rt.start(name, app, options)
 
-            handles[name] = pool.get(key, start) if pool is not None else start()
+        def shared(key: tuple[Any, ...] = key, start: Callable[[], ServerHandle] = start
+                   ) -> ServerHandle:
+            return pool.get(key, start) if pool is not None else start()
+
+        wanted.append((name, shared))
+    if len(wanted) < 2:
+        pytest.skip("flask_parity compares servers, but fewer than two can run here"
+                    + (f": {'; '.join(left_out)}" if left_out else ""))
+    # start them side by side: a parity test waits for the slowest start, not the sum
+    errors: list[ServerStartupError] = []
+    with ThreadPoolExecutor(max_workers=len(wanted)) as executor:
+        futures = {name: executor.submit(get) for name, get in wanted}
+    for name, future in futures.items():
+        problem = future.exception()
+        if isinstance(problem, ServerStartupError):
+            errors.append(problem)
+        elif problem is not None:
+            raise problem
+        else:
+            handles[name] = future.result()
             node.stash.setdefault(HANDLES_KEY, []).append(handles[name])
-        if len(handles) < 2:
-            pytest.skip("flask_parity compares servers, but fewer than two can run here"
-                        + (f": {'; '.join(left_out)}" if left_out else ""))
+    try:
+        if errors:
+            pytest.fail(str(errors[0]), pytrace=False)
         yield Parity(handles, ignore_headers=settings.parity_ignore_headers)
-    except ServerStartupError as exc:
-        pytest.fail(str(exc), pytrace=False)
     finally:
         if pool is None:
             for handle in handles.values():
