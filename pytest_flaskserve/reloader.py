@@ -293,14 +293,20 @@ def render_reloader(profile: ReloadProfile, config: ReloaderConfig, root: Path,
 
 # -- the copy -----------------------------------------------------------------------
 
-def _ignore(patterns: Sequence[str]) -> Callable[[str, list[str]], set[str]]:
+def _ignore(patterns: Sequence[str], dest: str) -> Callable[[str, list[str]], set[str]]:
     by_name = shutil.ignore_patterns(*patterns)
+    dest = os.path.realpath(dest) + os.sep
 
     def ignore(directory: str, names: list[str]) -> set[str]:
         skipped = set(by_name(directory, names))
         for name in names:
+            path = os.path.join(directory, name)
             # any virtualenv, whatever its name
-            if os.path.isfile(os.path.join(directory, name, "pyvenv.cfg")):
+            if os.path.isfile(os.path.join(path, "pyvenv.cfg")):
+                skipped.add(name)
+            # the copy itself, when the temporary directory is inside the project
+            # (pytest --basetemp in the project, pytester): never copy into itself
+            elif dest.startswith(os.path.realpath(path) + os.sep):
                 skipped.add(name)
         return skipped
 
@@ -318,7 +324,7 @@ def copy_project(source: str | os.PathLike[str], dest: str | os.PathLike[str],
     src, dst = Path(source), Path(dest)
     patterns = (*DEFAULT_IGNORE, *ignore)
     count = 0
-    skip = _ignore(patterns)
+    skip = _ignore(patterns, os.fspath(dst))
     for directory, dirs, files in os.walk(src):
         ignored = skip(directory, dirs + files)
         dirs[:] = [d for d in dirs if d not in ignored]

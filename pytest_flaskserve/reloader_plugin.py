@@ -9,7 +9,7 @@ turns "this server or reloader type cannot reload here" into a skip with the rea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Literal, Mapping, Sequence
 
 import pytest
 
@@ -32,7 +32,6 @@ from .servers import ServerOptions
 from .supervisor import ServerHandle
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
-_DEFAULT = object()
 
 
 class ReloaderFactory:
@@ -50,7 +49,7 @@ class ReloaderFactory:
         app: str | None = None,
         *,
         debug: bool | None = None,
-        interval: float | None | object = _DEFAULT,
+        interval: float | Literal["auto"] | None = "auto",
         reloader_type: str | None = None,
         extra_files: Sequence[str] = (),
         exclude_patterns: Sequence[str] = (),
@@ -65,8 +64,10 @@ class ReloaderFactory:
         reloader on, and return the handle once it serves.
 
         ``debug`` adds ``--debug`` (flask-run) or ``FLASK_DEBUG``; app-run keeps the
-        script's own ``app.run(...)`` arguments. ``interval`` (Werkzeug: flask-run,
-        app-run) defaults to a fast 0.1 s poll, ``None`` keeps the server's 1 s.
+        script's own ``app.run(...)`` arguments. ``interval``: seconds between polls
+        (Werkzeug: flask-run, app-run); ``"auto"`` polls every 0.1 s where the server
+        allows it and keeps the server's own interval elsewhere, ``None`` keeps the
+        server's own (1 s) everywhere.
         ``reloader_type``: ``stat``/``watchdog`` (Werkzeug), ``poll``/``inotify``
         (Gunicorn). ``extra_files`` are relative to the copy; ``exclude_patterns`` are
         Werkzeug's fnmatch patterns of absolute paths (``"*/helpers.py"``). ``path`` is
@@ -87,10 +88,10 @@ class ReloaderFactory:
                 else parse_spec(app, rt.rootdir, source="flask_reloader"))
         original = rt.resolve(spec)
         explicit = {name for name, given in (
-            ("interval", interval is not _DEFAULT), ("exclude_patterns", bool(exclude_patterns)),
+            ("interval", interval != "auto"), ("exclude_patterns", bool(exclude_patterns)),
         ) if given}
         config = ReloaderConfig(
-            interval=FAST_INTERVAL if interval is _DEFAULT else interval,  # type: ignore[arg-type]
+            interval=FAST_INTERVAL if interval == "auto" else interval,
             reloader_type=reloader_type, extra_files=tuple(extra_files),
             exclude_patterns=tuple(exclude_patterns),
         )
