@@ -7,8 +7,8 @@ module. One process, a thread pool; SIGTERM ends it at once.
 
 from __future__ import annotations
 
-from .base import Launcher, LaunchPlan, LaunchRequest
 from . import register
+from .base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register

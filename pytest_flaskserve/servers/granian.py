@@ -4,15 +4,17 @@ Granian is a Rust HTTP server; its Python main process forks worker processes
 (multiprocessing) that import the app, so a broken app shows as a worker that exits and a
 main process that shuts down with exit code 1. It reads ``MODULE:ATTR`` like Flask and can
 call a factory without arguments (``--factory``); a factory with arguments goes through
-the generated entry module. Every behaviour flag is passed explicitly because Granian also
+the generated entry module. Under coverage the app is served through
+``pytest_flaskserve._traced_entry`` (see there). Every behaviour flag is passed explicitly because Granian also
 reads ``GRANIAN_*`` environment variables, and a stray ``GRANIAN_FACTORY`` or
 ``GRANIAN_INTERFACE`` would otherwise change what is served.
 """
 
 from __future__ import annotations
 
-from .base import Launcher, LaunchPlan, LaunchRequest
+from .. import coverage_support
 from . import register
+from .base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register
@@ -41,6 +43,14 @@ class Granian(Launcher):
             argv += ["--blocking-threads", str(opts.threads)]
         env: dict[str, str] = {}
         notes: tuple[str, ...] = ()
+        if coverage_support.measuring():
+            # Granian runs requests on its own threads, which coverage does not trace.
+            argv.append("--no-factory")
+            argv += list(opts.extra_args)
+            argv.append("pytest_flaskserve._traced_entry:app")
+            return LaunchPlan(argv=argv, env=self.entry_env(app), notes=(
+                f"coverage: {app.describe()} is served through pytest_flaskserve._traced_entry "
+                "so that requests on Granian's threads are measured",))
         if app.is_factory and not (app.args or app.kwargs):
             argv.append("--factory")
             target = f"{app.module}:{app.attr}"

@@ -13,9 +13,9 @@ import dataclasses
 import importlib.util
 from typing import ClassVar
 
+from . import register
 from .base import LaunchPlan, LaunchRequest
 from .gunicorn import Gunicorn
-from . import register
 
 
 class _GunicornVariant(Gunicorn):
