@@ -7,6 +7,7 @@ port retry, diagnosis and teardown.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import os
@@ -16,6 +17,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,8 +141,85 @@ class ServerHandle:
 
     def stop(self) -> int | None:
         """Stop the whole process tree; returns the server's real exit code."""
-        self.stop_result = self._process.stop(self._launcher.stop_signal, self._stop_timeout)
+        sig, grace = self._launcher.stop_signal, self._stop_timeout
+        if getattr(self._launcher, "stop_children_first", False):
+            t0 = time.perf_counter()
+            # Once the leader has been told, a second signal must not follow: Python
+            # restores default handlers while it finalizes, so a repeated SIGTERM would
+            # kill the exiting master (-15) instead of letting it exit 0.
+            told = _stop_children_first(self._process, sig, grace)
+            result = self._process.stop(0 if told else sig, grace)
+            if self.stop_result is None and not result.already_exited:
+                result = dataclasses.replace(result, seconds=time.perf_counter() - t0)
+            self.stop_result = result
+        else:
+            self.stop_result = self._process.stop(sig, grace)
         return self.stop_result.returncode
+
+
+_draining: set[int] = set()
+_draining_lock = threading.Lock()
+
+
+def _stop_children_first(proc: ManagedProcess, sig: int, grace: float) -> bool:
+    """Let the leader's children exit on ``sig`` before the leader hears of the stop.
+
+    For a pre-fork master that, once told to stop, kills whatever workers it still
+    counts (Gunicorn: ``Arbiter.stop`` sends SIGTERM, waits ``graceful_timeout`` in
+    0.1 s sleeps, then SIGKILL; a stop took ~270 ms). The master is paused (SIGSTOP) so
+    it can neither reap nor respawn; the workers get ``sig`` and exit through their own
+    clean path (atexit, ``worker_exit``); once they are all zombies the master gets
+    ``sig`` and SIGCONT together. It then handles the stop and SIGCHLD in one batch,
+    finds only exited workers, reaps them with their real status and exits with its own
+    code. With ``--graceful-timeout 0`` that is the whole stop: ~70 ms, nothing killed.
+
+    Bounded by ``grace``: workers still running then are left to the master's own
+    timeout and to ``ManagedProcess.stop`` as before. The master is always resumed.
+    Returns whether the leader was sent ``sig`` (False: nothing done, stop it as usual).
+    """
+    if proc.poll() is not None:
+        return False
+    with _draining_lock:
+        if proc.pid in _draining or proc.stop_result is not None:
+            return False
+        _draining.add(proc.pid)
+    try:
+        children = proc.descendants()
+        if not children:
+            return False
+        _signal(proc.pid, signal.SIGSTOP)
+        try:
+            for child in children:
+                _signal(child.pid, sig)  # type: ignore[attr-defined]
+            deadline = time.monotonic() + grace
+            while any(_running(child) for child in children) and time.monotonic() < deadline:
+                time.sleep(0.002)
+        finally:
+            # Both pending when it resumes: the stop and the SIGCHLD of its exited workers.
+            _signal(proc.pid, sig)
+            _signal(proc.pid, signal.SIGCONT)
+        return True
+    finally:
+        with _draining_lock:
+            _draining.discard(proc.pid)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _running(child: object) -> bool:
+    """Not yet exited: alive and not a zombie waiting for its (paused) parent."""
+    import psutil
+
+    assert isinstance(child, psutil.Process)
+    try:
+        return child.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def server_env(
