@@ -139,12 +139,17 @@ class ReloadProfile:
     armed_before_ready: bool = True
     #: Werkzeug's run_simple reloader (interval, type, extra files, exclude patterns)
     werkzeug: bool = False
+    #: extra files and exclude patterns go on the command line (Flask's CLI has the flags;
+    #: the interval and the type never do), not through the boot hook
+    werkzeug_cli: bool = False
     #: reloader types the server accepts, and the module each needs (None: built in)
     types: tuple[tuple[str, str | None], ...] = ()
     #: how often it polls when the interval cannot be changed (seconds)
     poll_interval: float = 1.0
     #: its command-line flag for one extra file, if it has one
     extra_file_flag: str | None = None
+    #: its command-line flag for the reloader type (when it is not Werkzeug's)
+    type_flag: str | None = None
     #: how ServerOptions asks for the reloader (app-run: the script's own arguments)
     reload_option: bool | None = True
 
@@ -154,7 +159,7 @@ PROFILES: dict[str, ReloadProfile] = {
     for profile in (
         ReloadProfile(
             "flask-run", _WERKZEUG_DETECTED, _WERKZEUG_RESTARTED, _WERKZEUG_RESTARTED,
-            "flask run was started without --reload", werkzeug=True,
+            "flask run was started without --reload", werkzeug=True, werkzeug_cli=True,
             types=(("auto", None), ("stat", None), ("watchdog", "watchdog")),
         ),
         ReloadProfile(
@@ -170,7 +175,7 @@ PROFILES: dict[str, ReloadProfile] = {
             re.compile(r"Booting worker with pid"), re.compile(r"Reloader is on"),
             "gunicorn was started without --reload",
             types=(("auto", None), ("poll", None), ("inotify", "inotify")),
-            extra_file_flag="--reload-extra-file",
+            extra_file_flag="--reload-extra-file", type_flag="--reload-engine",
         ),
         ReloadProfile(
             "uwsgi",
@@ -184,14 +189,23 @@ PROFILES: dict[str, ReloadProfile] = {
 
 
 def profile_for(server: str) -> ReloadProfile:
-    """The reload profile of ``server``; :class:`ReloaderUnavailable` if it has none."""
-    servers.get(server)  # an unknown name is a UsageError
-    try:
-        return PROFILES[server]
-    except KeyError:
+    """The reload profile of ``server``; :class:`ReloaderUnavailable` if it has none.
+
+    A launcher derived from one with a profile (``gunicorn-gthread`` from ``gunicorn``)
+    shares its profile: same reloader, same log lines.
+    """
+    launcher = servers.get(server)  # an unknown name is a UsageError
+    capable = [n for n in servers.names() if servers.get(n).supports_reload]
+    if not launcher.supports_reload:
         raise ReloaderUnavailable(
-            f"{server} has no reloader to test; use one of: {', '.join(PROFILES)}"
-        ) from None
+            f"{server} has no reloader to test; use one of: {', '.join(capable)}")
+    for cls in type(launcher).__mro__:
+        profile = PROFILES.get(getattr(cls, "name", ""))
+        if profile is not None:
+            return replace(profile, server=server)
+    raise ReloaderUnavailable(
+        f"{server} says it can reload, but the reloader fixture does not know its log "
+        f"lines; use one of: {', '.join(PROFILES)}")
 
 
 @dataclass(frozen=True)
@@ -215,6 +229,21 @@ def _reloader_env() -> str:
     from .servers.app_run import RELOADER_ENV
 
     return RELOADER_ENV
+
+
+def _within(path: str, directory: str) -> bool:
+    return (path + os.sep).startswith(directory + os.sep)
+
+
+def _outermost_outside(root: Path, dirs: Iterable[str]) -> list[str]:
+    """The directories of ``dirs`` that do not hold the copy at ``root`` (excluding those
+    would silence every edit), minus those inside another one."""
+    copy = os.path.realpath(root)
+    kept: list[str] = []
+    for directory in sorted({os.path.realpath(d) for d in dirs}, key=len):
+        if not _within(copy, directory) and not any(_within(directory, k) for k in kept):
+            kept.append(directory)
+    return kept
 
 
 def render_reloader(profile: ReloadProfile, config: ReloaderConfig, root: Path,
@@ -246,25 +275,15 @@ def render_reloader(profile: ReloadProfile, config: ReloaderConfig, root: Path,
                 f"the {config.reloader_type} reloader of {name} needs the {needs} package, "
                 f"which is not installed (pip install {needs})")
     if profile.werkzeug:
-        root_real = os.path.realpath(root)
-        excludes = list(config.exclude_patterns)
-        dirs = sorted({os.path.realpath(d) for d in protect}, key=len)
-        kept: list[str] = []
-        for directory in dirs:
-            inside = (directory + os.sep).startswith
-            if (root_real + os.sep).startswith(directory + os.sep):
-                continue  # the copy lives there: excluding it would silence everything
-            if any(inside(k + os.sep) for k in kept):
-                continue  # already covered by a parent directory
-            kept.append(directory)
-            excludes.append(os.path.join(directory, "*"))
+        excludes = [*config.exclude_patterns,
+                    *(os.path.join(d, "*") for d in _outermost_outside(root, protect))]
         conf: dict[str, object] = {}
         if config.interval is not None:
             conf["interval"] = config.interval
         if config.reloader_type is not None:
             conf["type"] = config.reloader_type
         args: list[str] = []
-        if name == "flask-run":
+        if profile.werkzeug_cli:
             # what users type: Flask's CLI has these two flags
             if extra_files:
                 args += ["--extra-files", os.pathsep.join(extra_files)]
@@ -286,8 +305,8 @@ def render_reloader(profile: ReloadProfile, config: ReloaderConfig, root: Path,
                              "extra_files or pass the server's own flag in args=[...]")
         for f in extra_files:
             args += [profile.extra_file_flag, f]
-    if config.reloader_type is not None and name == "gunicorn":
-        args += ["--reload-engine", config.reloader_type]
+    if config.reloader_type is not None and profile.type_flag is not None:
+        args += [profile.type_flag, config.reloader_type]
     return args, {}
 
 

@@ -7,6 +7,7 @@ shows up here as a failure that names the cell.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -21,12 +22,14 @@ from pytest_flaskserve.errors import ServerStartupError, UsageError
 from pytest_flaskserve.reloader import (
     MAX_COPY_FILES,
     Outcome,
+    ReloaderConfig,
     ReloaderUnavailable,
     ReloadError,
     ReloadingServer,
     copy_project,
     insert_statement,
     profile_for,
+    render_reloader,
     write_bumped,
 )
 
@@ -267,9 +270,21 @@ def test_a_script_without_reloader_is_a_usage_error(
         flask_reloader("app-run", "example_apps/hello.py")
 
 
-def test_servers_without_reloader_are_skipped_with_a_reason() -> None:
+def test_servers_without_reloader_are_skipped_with_a_reason(
+        flask_reloader: Callable[..., ReloadingServer]) -> None:
     with pytest.raises(ReloaderUnavailable, match="waitress has no reloader"):
         profile_for("waitress")
+    with pytest.raises(pytest.skip.Exception, match="waitress has no reloader to test; use "
+                                                    "one of: flask-run, app-run, gunicorn"):
+        flask_reloader("waitress", APP)
+
+
+def test_gunicorn_variants_share_gunicorns_profile() -> None:
+    # measured by hand: gthread and gevent workers behave as the sync one in the matrix
+    for variant in ("gunicorn-gthread", "gunicorn-gevent"):
+        profile = profile_for(variant)
+        assert profile.server == variant
+        assert profile.detected is profile_for("gunicorn").detected
 
 
 # -- teardown ------------------------------------------------------------------------------
@@ -311,6 +326,27 @@ def test_documented_example(pytester: pytest.Pytester) -> None:
 
 
 # -- helpers of the library ----------------------------------------------------------------
+
+def test_werkzeug_options_render(tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    root.mkdir()
+    protect = ["/project", "/project/pkg", str(tmp_path)]  # tmp_path holds the copy: kept
+    args, env = render_reloader(profile_for("flask-run"),
+                                ReloaderConfig(extra_files=("settings.json",)), root, protect)
+    assert args == ["--extra-files", str(root / "settings.json"),
+                    "--exclude-patterns", "/project/*"]  # Flask's own CLI flags
+    assert json.loads(env["FLASKSERVE_RELOADER"]) == {"interval": 0.1}  # no flag for it
+    args, env = render_reloader(
+        profile_for("app-run"),
+        ReloaderConfig(interval=None, reloader_type="stat", exclude_patterns=("*/x.py",)), root)
+    assert args == []
+    assert json.loads(env["FLASKSERVE_RELOADER"]) == {"type": "stat",
+                                                      "exclude_patterns": ["*/x.py"]}
+    args, env = render_reloader(profile_for("gunicorn"), ReloaderConfig(
+        extra_files=("settings.json",), reloader_type="poll"), root, protect)
+    assert (args, env) == (["--reload-extra-file", str(root / "settings.json"),
+                            "--reload-engine", "poll"], {})
+
 
 def test_statements_go_after_docstring_and_future_imports() -> None:
     source = '"""Doc."""\nfrom __future__ import annotations\n\nimport os\n'

@@ -72,6 +72,8 @@ class UWSGI(Launcher):
     }
     #: one signal for master and workers alike (see the module docstring)
     stop_signal = signal.SIGINT
+    #: ``reload=True`` renders ``--py-autoreload 1`` (it re-executes the whole server)
+    supports_reload = True
 
     def unavailable(self) -> str | None:
         if find_uwsgi() is None:
