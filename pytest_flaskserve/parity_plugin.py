@@ -128,7 +128,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for opt in OPTIONS:
         kwargs: dict[str, Any] = {
             "dest": f"flaskserve_{opt.dest}",
-            "help": f"{opt.help}; ini {opt.ini}" + (f", env {opt.env}" if opt.env else ""),
+            "help": f"{opt.help}; ini {opt.ini}" + (f", env {opt.env}" if opt.env else "")
+                    + (f" (default {opt.default})" if opt.default and opt.action == "store"
+                       else ""),
         }
         if opt.action == "store_true":
             kwargs.update(action="store_true", default=False)

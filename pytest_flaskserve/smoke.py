@@ -28,6 +28,7 @@ from .errors import ServerStartupError, UsageError
 from .fixtures import HANDLES_KEY, Runtime
 from .process import describe_exit
 from .routes import AppFacts, Route, read_facts
+from .servers import ServerOptions
 from .supervisor import ServerHandle
 from .wire import Exchange, send
 from .workers import PinError, send_to, wait_for_workers
@@ -117,7 +118,8 @@ class SmokeState:
         self._gets: dict[str, dict[str, Exchange]] = {}
 
     # -- what the checks share -------------------------------------------------------
-    def options(self, server: str, node: Any) -> Any:
+    def options(self, server: str, node: Any) -> ServerOptions:
+        """The server's options for this run, with the smoke suite's worker count."""
         opts = self.rt.options_for(node, server)
         return dataclasses.replace(opts, workers=self.workers)
 
@@ -220,7 +222,7 @@ def check_routes(state: SmokeState, node: pytest.Item, server: str) -> list[str]
     gets = state.gets(server, node)
     routes = state.routes(node)
     bad = [f"  GET {r.path}: {_answer(gets[r.path])}" for r in routes
-           if gets[r.path].status is None or gets[r.path].status >= 500]  # type: ignore[operator]
+           if (gets[r.path].status or 599) >= 500]
     if bad:
         raise SmokeFailure(f"{len(bad)} of {len(routes)} GET routes failed on {server} "
                            "(the server log is below):\n" + "\n".join(bad))

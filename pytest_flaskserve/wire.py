@@ -14,7 +14,7 @@ import json as _json
 import socket
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Body = bytes | str | Iterable[bytes] | None
@@ -38,7 +38,6 @@ class Exchange:
     error: str | None = None
     #: HEAD only: bytes the server sent after the header block (must be none)
     after_headers: bytes = b""
-    server: str = field(default="", compare=False)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
