@@ -350,9 +350,9 @@ def copy_project(source: str | os.PathLike[str], dest: str | os.PathLike[str],
         count += sum(1 for f in files if f not in ignored)
         if count > MAX_COPY_FILES:
             raise UsageError(
-                f"{src} holds more than {MAX_COPY_FILES} files besides {', '.join(DEFAULT_IGNORE[:5])}"
-                f"...; flask_reloader copies the app's import root: pass ignore=['data', ...] "
-                "to leave out what the app does not import")
+                f"{src} holds more than {MAX_COPY_FILES} files (besides version control, "
+                "virtualenvs and caches); flask_reloader copies the app's import root: pass "
+                "ignore=['data', ...] to leave out what the app does not import")
     shutil.copytree(src, dst, ignore=skip, symlinks=False, ignore_dangling_symlinks=True)
     return dst
 
@@ -376,7 +376,7 @@ def relocate(app: ResolvedApp, source_root: str | os.PathLike[str],
 
 # -- edits ----------------------------------------------------------------------------
 
-def bump_mtime(path: Path, before: float) -> float:
+def bump_mtime(before: float) -> float:
     """The mtime to give a file edited when it had ``before``: later by a whole second.
 
     Reloaders compare ``mtime > last`` (uWSGI in whole seconds) and coarse file systems
@@ -396,7 +396,7 @@ def write_bumped(path: Path, data: bytes) -> None:
         before = path.stat().st_mtime
     except FileNotFoundError:
         before = 0.0
-    mtime = bump_mtime(path, before)
+    mtime = bump_mtime(before)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".flaskserve-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -760,7 +760,7 @@ class ReloadingServer:
             if detected is None and now >= next_nudge:
                 for target in pending.files:
                     if target.exists():
-                        mtime = bump_mtime(target, target.stat().st_mtime)
+                        mtime = bump_mtime(target.stat().st_mtime)
                         os.utime(target, (mtime, mtime))
                 next_nudge = now + self.nudge_every
             time.sleep(pause)

@@ -18,6 +18,7 @@ from typing import Callable
 import psutil
 import pytest
 
+from pytest_flaskserve.appspec import parse_spec
 from pytest_flaskserve.errors import ServerStartupError, UsageError
 from pytest_flaskserve.reloader import (
     MAX_COPY_FILES,
@@ -27,11 +28,16 @@ from pytest_flaskserve.reloader import (
     ReloadError,
     ReloadingServer,
     copy_project,
+    default_starter,
     insert_statement,
     profile_for,
+    relocate,
     render_reloader,
     write_bumped,
 )
+from pytest_flaskserve.resolution import resolve_app
+from pytest_flaskserve.servers import ServerOptions
+from pytest_flaskserve.supervisor import StartConfig
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
 APP = "example_apps/reloadable/app.py"  # app.run(debug=True) under __main__
@@ -149,7 +155,8 @@ def test_wait_for_reload_raises_when_the_server_dies(
         flask_reloader: Callable[..., ReloadingServer]) -> None:
     server = flask_reloader("app-run", APP)
     server.break_syntax()
-    with pytest.raises(ReloadError, match=r"did not survive the edit: it exited \(exit code 1\)") as died:
+    with pytest.raises(ReloadError, match=r"did not survive the edit: it exited \(exit code 1\)"
+                       ) as died:
         server.wait_for_reload()
     assert died.value.exit_code == 1
     assert "SyntaxError" in died.value.log_tail
@@ -326,6 +333,24 @@ def test_documented_example(pytester: pytest.Pytester) -> None:
 
 
 # -- helpers of the library ----------------------------------------------------------------
+
+def test_library_without_the_fixture(tmp_path: Path) -> None:
+    """Scripts and benchmarks drive the same handle through the supervisor directly."""
+    spec = parse_spec(RELOAD_ONLY, EXAMPLES.parent)
+    root = copy_project(spec.path_entry, tmp_path / "copy")
+    app = relocate(resolve_app(spec), spec.path_entry, root)
+    server = ReloadingServer(server="app-run", app=app, options=ServerOptions(), root=root,
+                             starter=default_starter("app-run", StartConfig(log_dir=tmp_path)),
+                             poll_interval=1.0)
+    try:
+        server.start()
+        server.raise_at_import()
+        result = server.wait_for_outcome()
+        assert (result.outcome, result.exit_code) == (Outcome.DEAD, 1)
+        assert "RuntimeError: raised at import by flask_reloader" in server.read_log()
+    finally:
+        server.stop()
+
 
 def test_werkzeug_options_render(tmp_path: Path) -> None:
     root = tmp_path / "copy"
