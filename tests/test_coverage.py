@@ -4,6 +4,7 @@ as covered, on every server, under ``pytest --cov`` (with xdist) and ``coverage 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -159,7 +160,7 @@ print(json.dumps([sorted(env), config["data_file"], config["parallel"], config["
                   config["branch"], config["patch"], config["plugins"],
                   coverage_support.server_env()]))
 """
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("COVERAGE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, timeout=60,
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert json.loads(out[0]) == [{}, False]
