@@ -33,7 +33,7 @@ from .servers import Launcher, LaunchRequest, ServerOptions
 
 #: Variables that silently change how Flask and Werkzeug start: never inherited.
 SCRUBBED_ENV = ("FLASK_RUN_FROM_CLI", "WERKZEUG_RUN_MAIN", "WERKZEUG_SERVER_FD", "FLASK_APP",
-                "FLASK_DEBUG", "FLASKSERVE_APP_RUN", "FLASKSERVE_ENTRY")
+                "FLASK_DEBUG", "FLASKSERVE_APP_RUN", "FLASKSERVE_ENTRY", "FLASKSERVE_RELOADER")
 _SCRUBBED_PREFIXES = ("FLASK_RUN_",)
 
 _counter = itertools.count(1)

@@ -22,19 +22,22 @@ def register(cls: _L) -> _L:
     return cls
 
 
-def _load() -> None:
-    if _REGISTRY:
-        return
-    # registration order is the default server order
-    from . import flask_cli  # noqa: F401
-    from . import app_run  # noqa: F401
-    from . import gunicorn  # noqa: F401
-    from . import waitress  # noqa: F401
-    from . import uwsgi  # noqa: F401
-    from . import granian  # noqa: F401
-    from . import cheroot  # noqa: F401
-    from . import gunicorn_variants  # noqa: F401
+#: Launcher modules in the default server order (third-party launchers come after).
+_MODULES = ("flask_cli", "app_run", "gunicorn", "waitress", "uwsgi", "granian", "cheroot",
+            "gunicorn_variants")
+_loaded = False
 
+
+def _load() -> None:
+    """Import every launcher once, then order the registry (whatever was imported first)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+
+    for module in _MODULES:
+        importlib.import_module(f"{__name__}.{module}")
     try:
         from importlib.metadata import entry_points
 
@@ -42,6 +45,11 @@ def _load() -> None:
             ep.load()
     except Exception:  # noqa: BLE001 - a broken third-party plugin must not break ours
         pass
+    rank = {f"{__name__}.{m}": i for i, m in enumerate(_MODULES)}
+    ordered = sorted(_REGISTRY.items(),
+                     key=lambda kv: rank.get(type(kv[1]).__module__, len(rank)))
+    _REGISTRY.clear()
+    _REGISTRY.update(ordered)
 
 
 def names() -> list[str]:
