@@ -56,8 +56,13 @@ def header_lines(rt: Runtime, verbosity: int) -> list[str]:
 
 
 def summary_lines(rt: Runtime, verbosity: int) -> list[str]:
+    """Each server's life with ``-v`` (with its command); otherwise only what went wrong
+    (failed starts, servers killed after their stop deadline): the matrix table already
+    shows timings."""
     lines = []
     for r in rt.records:
+        if verbosity <= 0 and not (r.failed or r.forced):
+            continue
         if r.failed:
             lines.append(f"{r.server:<10} {r.app:<28} FAILED TO START: {r.failed}")
             continue
