@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import diagnose
+from . import coverage_support, diagnose
 from .appspec import ResolvedApp
 from .errors import ServerDiedError, ServerStartupError
 from .ports import free_port, listening_in, listening_ports
@@ -34,7 +34,7 @@ from .servers import Launcher, LaunchRequest, ServerOptions
 #: Variables that silently change how Flask and Werkzeug start: never inherited.
 SCRUBBED_ENV = ("FLASK_RUN_FROM_CLI", "WERKZEUG_RUN_MAIN", "WERKZEUG_SERVER_FD", "FLASK_APP",
                 "FLASK_DEBUG", "FLASKSERVE_APP_RUN", "FLASKSERVE_ENTRY", "FLASKSERVE_RELOADER")
-_SCRUBBED_PREFIXES = ("FLASK_RUN_",)
+_SCRUBBED_PREFIXES = ("FLASK_RUN_", "GRANIAN_")
 
 _counter = itertools.count(1)
 
@@ -239,6 +239,7 @@ def server_env(
     inherited = base.get("PYTHONPATH")
     env["PYTHONPATH"] = os.pathsep.join([path, inherited]) if inherited else path
     env.update(extra)
+    env.update(coverage_support.server_env())  # measured runs measure their servers too
     env.update(dict(options.env))
     return env
 

@@ -59,23 +59,6 @@ def test_hit_app_run_debug(flask_server):
     hit(flask_server, "app-run-debug")
 """.replace("SERVERS", repr(SERVERS))
 
-#: Until supervisor.server_env applies coverage_support.server_env() itself, the inner runs
-#: apply it here; once it does, this does nothing (the probe below sees the hook).
-SHIM = """
-from pytest_flaskserve import coverage_support, supervisor
-
-_server_env = supervisor.server_env
-
-def server_env(*args, **kwargs):
-    env = _server_env(*args, **kwargs)
-    env.update(coverage_support.server_env())
-    return env
-
-if not HOOKED:
-    supervisor.server_env = server_env
-"""
-
-
 def _supervisor_applies_coverage_env() -> bool:
     """Whether ``supervisor.server_env`` adds what ``coverage_support.server_env()`` says."""
     app = SimpleNamespace(path_entry="/nowhere")
@@ -90,7 +73,6 @@ def _project(pytester: pytest.Pytester) -> None:
                         covdebug="from covapp import app\n\nif __name__ == '__main__':\n"
                                  "    app.run(debug=True, port=5000)\n",
                         test_inner=INNER)
-    pytester.makeconftest(SHIM.replace("HOOKED", repr(_supervisor_applies_coverage_env())))
 
 
 def _hit_lines(pytester: pytest.Pytester) -> dict[str, int]:
@@ -173,6 +155,4 @@ print(json.dumps([sorted(env), config["data_file"], config["parallel"], config["
 
 
 def test_supervisor_applies_the_coverage_environment() -> None:
-    if not _supervisor_applies_coverage_env():
-        pytest.xfail("supervisor.server_env does not apply coverage_support.server_env() yet")
     assert _supervisor_applies_coverage_env()
