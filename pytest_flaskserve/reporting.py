@@ -64,11 +64,11 @@ def summary_lines(rt: Runtime, verbosity: int) -> list[str]:
         if verbosity <= 0 and not (r.failed or r.forced):
             continue
         if r.failed:
-            lines.append(f"{r.server:<10} {r.app:<28} FAILED TO START: {r.failed}")
+            lines.append(f"{r.server:<16} {r.app:<28} FAILED TO START: {r.failed}")
             continue
         stop = f"{r.stop_seconds * 1000:.0f} ms" if r.stop_seconds is not None else "-"
         forced = " (killed after its stop deadline)" if r.forced else ""
-        lines.append(f"{r.server:<10} {r.app:<28} ready {r.ready_seconds * 1000:.0f} ms, "
+        lines.append(f"{r.server:<16} {r.app:<28} ready {r.ready_seconds * 1000:.0f} ms, "
                      f"stop {stop}, exit {r.exit_code}{forced}")
         if verbosity > 0:
             lines.append(f"    {r.command}")
