@@ -572,7 +572,8 @@ def _zygote_main(fd: int, preload: list[str]) -> None:
         tb = exc.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
             tb = tb.tb_next
-        sys.excepthook(type(exc), exc, tb)
+        # the hook prints the exception's own __traceback__ when it has one
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         raise SystemExit(1) from None
 
 

@@ -1,0 +1,212 @@
+"""Stops (issue #6): each server's quickest stop must still be its own clean exit.
+
+Real servers, real signals. These tests assert behaviour, never time: the exit code is the
+server's own, nothing was force-killed, no process of the tree survives, the port is
+free, and the workers of Gunicorn and uWSGI leave through their own shutdown path (their
+Python ``atexit`` handlers run: that is where coverage.py saves a worker's data).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from pytest_flaskserve import servers
+from pytest_flaskserve.appspec import parse_spec
+from pytest_flaskserve.resolution import resolve_app
+from pytest_flaskserve.servers import ServerOptions
+from pytest_flaskserve.supervisor import ServerHandle, StartConfig, start_server
+
+#: The exit code each server's stop yields: Gunicorn's arbiter and uWSGI's master exit 0
+#: on their stop signal; the development server, Waitress and Cheroot keep SIGTERM's
+#: default action (they install no handler), which is their documented stop.
+EXPECTED = {"gunicorn": 0, "uwsgi": 0}
+
+APP = '''
+import atexit, os, time
+from flask import Flask
+
+app = Flask(__name__)
+
+@app.get("/")
+def index():
+    return "ok"
+
+@app.get("/slow")
+def slow():
+    time.sleep(float(os.environ.get("SLOW_SECONDS", "30")))
+    return "late"
+
+def _bye():
+    mark = os.environ.get("ATEXIT_MARK")
+    if mark:
+        with open(mark, "a") as f:
+            f.write(f"{os.getpid()}\\n")
+
+atexit.register(_bye)
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    (tmp_path / "stopapp.py").write_text(APP)
+    return tmp_path
+
+
+def available(*names: str) -> list[str]:
+    return [n for n in names if servers.get(n).unavailable() is None]
+
+
+def _start(app_dir: Path, server: str, tmp_path: Path, *, stop_timeout: float = 5.0,
+           env: dict[str, str] | None = None, **options: object) -> ServerHandle:
+    app = resolve_app(parse_spec("stopapp:app", str(app_dir)))
+    config = StartConfig(log_dir=tmp_path / "logs", stop_timeout=stop_timeout)
+    opts = ServerOptions(env=tuple(sorted((env or {}).items())), **options)  # type: ignore[arg-type]
+    return start_server(servers.get(server), app, opts, config)
+
+
+def _tree(handle: ServerHandle) -> list[psutil.Process]:
+    leader = psutil.Process(handle.pid)
+    return [leader, *leader.children(recursive=True)]
+
+
+def _gone(procs: list[psutil.Process]) -> list[str]:
+    """The processes that still run (zombies waiting for a reaper count as gone)."""
+    left = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{p.pid} {p.name()}")
+        except psutil.Error:
+            continue
+    return left
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.parametrize("server", available("flask-run", "app-run", "gunicorn", "waitress",
+                                             "uwsgi"))
+def test_stop_is_the_servers_own_exit(app_dir: Path, tmp_path: Path, server: str) -> None:
+    handle = _start(app_dir, server, tmp_path)
+    tree = _tree(handle)
+    code = handle.stop()
+    result = handle.stop_result
+    assert result is not None
+    assert code == EXPECTED.get(server, -15), handle.log_tail()
+    assert not result.forced, handle.log_tail()
+    assert _gone(tree) == []
+    assert _refused(handle.port)
+    assert handle.stop() == code  # idempotent: the first result
+
+
+def _marks(path: Path) -> set[int]:
+    return {int(x) for x in path.read_text().split()} if path.exists() else set()
+
+
+@pytest.mark.skipif(not available("gunicorn"), reason="gunicorn not installed")
+def test_gunicorn_workers_exit_through_their_own_path(app_dir: Path, tmp_path: Path) -> None:
+    """The arbiter is paused while its workers exit on SIGTERM: none is SIGKILLed."""
+    mark = tmp_path / "atexit"
+    handle = _start(app_dir, "gunicorn", tmp_path, workers=2, env={"ATEXIT_MARK": str(mark)})
+    leader = psutil.Process(handle.pid)
+    deadline = time.monotonic() + 10
+    while len(leader.children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the arbiter forks its second worker after the first one
+    workers = {p.pid for p in leader.children()}
+    assert len(workers) == 2
+    assert handle.stop() == 0
+    log = handle.read_log()
+    assert _marks(mark) >= workers, log  # every worker ran its atexit handlers
+    assert all(f"Worker exiting (pid: {pid})" in log for pid in workers), log
+    assert "Shutting down: Master" in log
+    assert "SIGKILL" not in log
+
+
+@pytest.mark.skipif(not available("gunicorn"), reason="gunicorn not installed")
+def test_gunicorn_busy_worker_is_bounded_and_arbiter_resumed(app_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """A worker stuck in a request does not hold the stop past its timeout, and the paused
+    arbiter is always resumed and exits with its own code."""
+    handle = _start(app_dir, "gunicorn", tmp_path, stop_timeout=0.5)
+    tree = _tree(handle)
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(requests.get(handle + "/slow", timeout=20).status_code)
+        except requests.RequestException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    _wait_busy(handle)
+    code = handle.stop()
+    caller.join(30)
+    assert not caller.is_alive()
+    assert code == 0, handle.log_tail()
+    assert handle.stop_result is not None and not handle.stop_result.forced
+    assert _gone(tree) == []
+    assert outcome and not isinstance(outcome[0], int)  # the request was cut, not served
+
+
+def _wait_busy(handle: ServerHandle) -> None:
+    """Until the worker holds a connection (the /slow request has been accepted)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for child in psutil.Process(handle.pid).children():
+            try:
+                if any(c.status == psutil.CONN_ESTABLISHED for c in child.net_connections("tcp")):
+                    return
+            except psutil.Error:
+                continue
+        time.sleep(0.01)
+    raise AssertionError("the worker never accepted the request")
+
+
+def _uwsgi_idle(stats: Path, timeout: float = 10.0) -> None:
+    """uWSGI skips a worker's Python teardown while it is flagged in a request
+    (``uwsgi_python_atexit``); wait on its stats socket until the flag is down."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(str(stats))
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        workers = json.loads(data)["workers"]
+        if not any(c.get("in_request") for w in workers for c in w.get("cores", [])):
+            return
+        time.sleep(0.01)
+    raise AssertionError("uWSGI workers stayed busy")
+
+
+@pytest.mark.skipif(not available("uwsgi"), reason="uwsgi not installed")
+def test_uwsgi_workers_exit_once_through_their_teardown(app_dir: Path, tmp_path: Path) -> None:
+    """SIGINT reaches each worker from us and from the master: the same signal, blocked while
+    end_me runs, so the worker exits once and its atexit handlers run; the master is woken
+    by the worker's SIGCHLD and exits 0."""
+    mark, stats = tmp_path / "atexit", tmp_path / "stats.sock"
+    handle = _start(app_dir, "uwsgi", tmp_path, workers=2, env={"ATEXIT_MARK": str(mark)},
+                    extra_args=("--stats", str(stats)))
+    workers = {p.pid for p in psutil.Process(handle.pid).children()}
+    assert len(workers) == 2
+    _uwsgi_idle(stats)
+    assert handle.stop() == 0
+    log = handle.read_log()
+    assert _marks(mark) >= workers, log
+    assert "goodbye to uWSGI" in log
+    assert "DAMN" not in log and "MISTERIOUSLY" not in log

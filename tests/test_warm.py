@@ -1,0 +1,323 @@
+"""Warm starts (issue #6): a server forked from the pre-warmed launcher must be the same
+server as a cold one: same interpreter setup, same log, same exit codes, same teardown.
+
+Real servers, real processes. The warm path is used exactly as the proposed integration
+would use it: ``start_server`` building its process object through
+``WarmLauncher.process`` (here by monkeypatching the name it calls).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import requests
+
+from pytest_flaskserve import servers, supervisor
+from pytest_flaskserve.appspec import parse_spec
+from pytest_flaskserve.errors import ServerStartupError
+from pytest_flaskserve.process import ManagedProcess
+from pytest_flaskserve.resolution import resolve_app
+from pytest_flaskserve.servers import ServerOptions
+from pytest_flaskserve.supervisor import ServerHandle, StartConfig, start_server
+from pytest_flaskserve.warm import WarmLauncher, WarmProcess
+
+WARM = [n for n in ("flask-run", "app-run", "gunicorn", "waitress")
+        if servers.get(n).unavailable() is None]
+
+STATE_APP = '''
+"""Reports how its interpreter was set up."""
+import atexit, os, signal, sys
+from flask import Flask, jsonify
+
+app = Flask(__name__)
+
+@app.get("/")
+def index():
+    return "ok"
+
+@app.get("/state")
+def state():
+    def kind(fd):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return None
+        if target.startswith("socket:"):
+            return None  # connections come and go
+        if target.endswith(" (deleted)"):
+            return "DELETED"  # e.g. Gunicorn's worker heartbeat file
+        return "LOG" if target.endswith(".log") else target.split(":")[0]
+    handlers = {}
+    for name in ("SIGINT", "SIGTERM", "SIGCHLD", "SIGPIPE", "SIGHUP", "SIGQUIT", "SIGXFSZ"):
+        h = signal.getsignal(getattr(signal, name))
+        handlers[name] = getattr(h, "__qualname__", None) or str(h)
+    main = sys.modules["__main__"]
+    return jsonify(
+        pid=os.getpid(), pgid=os.getpgid(0), sid=os.getsid(0), cwd=os.getcwd(), path=sys.path,
+        argv=sys.argv[1:], argv0=sys.argv[0], orig_argv=sys.orig_argv,
+        env=dict(os.environ), signals=handlers,
+        blocked=sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+        files=sorted(filter(None, (kind(fd) for fd in os.listdir("/proc/self/fd")))),
+        stdout=[sys.stdout.encoding, sys.stdout.errors, sys.stdout.line_buffering,
+                sys.stdout.write_through],
+        stderr=[sys.stderr.encoding, sys.stderr.errors, sys.stderr.line_buffering,
+                sys.stderr.write_through],
+        dont_write_bytecode=sys.dont_write_bytecode, main_name=main.__name__,
+        main_file=getattr(main, "__file__", None), executable=sys.executable,
+    )
+
+def _bye():
+    mark = os.environ.get("ATEXIT_MARK")
+    if mark:
+        with open(mark, "a") as f:
+            f.write(f"{os.getpid()}\\n")
+
+atexit.register(_bye)
+
+if __name__ == "__main__":
+    if os.environ.get("STATE_EXIT"):
+        sys.exit(int(os.environ["STATE_EXIT"]))
+    if os.environ.get("STATE_RAISE"):
+        raise RuntimeError("boom from the script")
+    app.run()
+'''
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmLauncher]:
+    launcher = WarmLauncher(log_dir=tmp_path_factory.mktemp("warm-logs"))
+    launcher.start()
+    yield launcher
+    launcher.close()
+    zygote = launcher._zygote
+    assert zygote is not None and zygote.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("stateapp")
+    (path / "stateapp.py").write_text(STATE_APP)
+    return path
+
+
+def _start(app_dir: Path, server: str, tmp_path: Path, warm: WarmLauncher | None,
+           monkeypatch: pytest.MonkeyPatch, **env: str) -> ServerHandle:
+    app = resolve_app(parse_spec("stateapp:app", str(app_dir)))
+    options = ServerOptions(env=tuple(sorted(env.items())))
+    config = StartConfig(log_dir=tmp_path / "logs")
+    with monkeypatch.context() as m:
+        if warm is not None:
+            m.setattr(supervisor, "ManagedProcess", warm.process)
+        return start_server(servers.get(server), app, options, config)
+
+
+def _state(handle: ServerHandle) -> dict[str, Any]:
+    data: dict[str, Any] = requests.get(handle + "/state", timeout=10).json()
+    port = str(handle.port)
+    data["argv"] = [a.replace(port, "PORT") for a in data["argv"]]
+    data["orig_argv"] = [a.replace(port, "PORT") for a in data["orig_argv"]]
+    env = data["env"]
+    for key in ("FLASKSERVE_OWNER", "FLASKSERVE_APP_RUN"):
+        env.pop(key, None)
+    return data
+
+
+@pytest.mark.parametrize("server", WARM)
+def test_warm_server_is_set_up_like_a_cold_one(
+    warm: WarmLauncher, app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    server: str,
+) -> None:
+    cold_handle = _start(app_dir, server, tmp_path, None, monkeypatch, STATE_X="1")
+    warm_handle = _start(app_dir, server, tmp_path, warm, monkeypatch, STATE_X="1")
+    try:
+        assert isinstance(warm_handle.process, WarmProcess)
+        assert isinstance(cold_handle.process, ManagedProcess)
+        cold, hot = _state(cold_handle), _state(warm_handle)
+    finally:
+        cold_code, warm_code = cold_handle.stop(), warm_handle.stop()
+    assert warm_code == cold_code
+    for key in ("pid", "pgid", "sid"):
+        cold.pop(key)
+    # a single-process server serves from the leader: its own session and group
+    if server != "gunicorn":
+        assert hot["pid"] == hot["pgid"] == hot["sid"] == warm_handle.pid
+    for key in ("pid", "pgid", "sid"):
+        hot.pop(key)
+    assert hot == cold
+    # same log, but for the port and times
+    assert _log_shape(warm_handle) == _log_shape(cold_handle)
+
+
+def _log_shape(handle: ServerHandle) -> list[str]:
+    """The log's first words per line, without pids, ports and timestamps."""
+    import re
+
+    out = []
+    for line in handle.read_log().splitlines():
+        line = re.sub(r"\[[^\]]*\d{2}:\d{2}:\d{2}[^\]]*\]", "[T]", line)
+        line = re.sub(r"\d+", "N", line)
+        if '"GET ' in line or "GET /" in line:
+            continue  # request lines: how many probes were needed varies
+        out.append(line)
+    return out
+
+
+def test_warm_exit_codes_and_tracebacks_match_cold(
+    warm: WarmLauncher, app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The script's sys.exit(3) and an uncaught exception end a warm server as they end a
+    cold one, and the traceback shows the script, not the launcher."""
+    for env, code in (({"STATE_EXIT": "3"}, 3), ({"STATE_RAISE": "1"}, 1)):
+        errors = []
+        for launcher in (None, warm):
+            with pytest.raises(ServerStartupError) as info:
+                _start(app_dir, "app-run", tmp_path, launcher, monkeypatch, **env)
+            errors.append(info.value)
+        assert [e.exit_code for e in errors] == [code, code]
+        if code == 1:
+            cold_tail, warm_tail = (e.log_tail for e in errors)
+            assert "RuntimeError: boom from the script" in warm_tail
+            assert "warm.py" not in warm_tail
+            assert _frames(warm_tail) == _frames(cold_tail)
+
+
+def _frames(tail: str) -> list[str]:
+    return [ln.strip() for ln in tail.splitlines() if ln.strip().startswith("File ")]
+
+
+def test_warm_gunicorn_stops_cleanly(
+    warm: WarmLauncher, app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if "gunicorn" not in WARM:
+        pytest.skip("gunicorn not installed")
+    mark = tmp_path / "atexit"
+    handle = _start(app_dir, "gunicorn", tmp_path, warm, monkeypatch, ATEXIT_MARK=str(mark))
+    tree = [psutil.Process(handle.pid), *psutil.Process(handle.pid).children(recursive=True)]
+    workers = {p.pid for p in tree[1:]}
+    assert handle.stop() == 0
+    assert handle.stop_result is not None and not handle.stop_result.forced
+    assert workers and workers <= {int(x) for x in mark.read_text().split()}
+    assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_warm_servers_start_concurrently(
+    warm: WarmLauncher, app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handles: list[ServerHandle] = []
+    errors: list[BaseException] = []
+    monkeypatch.setattr(supervisor, "ManagedProcess", warm.process)
+    app = resolve_app(parse_spec("stateapp:app", str(app_dir)))
+
+    def one(name: str) -> None:
+        try:
+            handles.append(start_server(servers.get(name), app, ServerOptions(),
+                                        StartConfig(log_dir=tmp_path / "logs")))
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in WARM * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert not errors, errors
+        assert len({h.port for h in handles}) == len(threads)
+        for h in handles:
+            assert isinstance(h.process, WarmProcess)
+            assert requests.get(h.url, timeout=10).text == "ok"
+    finally:
+        for h in handles:
+            h.stop()
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_warm_does_not_care_about_the_start_method(
+    warm: WarmLauncher, app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    method: str,
+) -> None:
+    """The zygote is a subprocess, not a multiprocessing child: pytest is never forked."""
+    before = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method(method, force=True)
+    try:
+        handle = _start(app_dir, "flask-run", tmp_path, warm, monkeypatch)
+        try:
+            assert isinstance(handle.process, WarmProcess)
+            assert psutil.Process(handle.pid).ppid() == warm.pid != os.getpid()
+            assert requests.get(handle.url, timeout=10).text == "ok"
+        finally:
+            handle.stop()
+    finally:
+        multiprocessing.set_start_method(before, force=True)
+
+
+def test_commands_that_cannot_start_warm_start_cold(warm: WarmLauncher, tmp_path: Path) -> None:
+    env = dict(os.environ)
+    python = warm.python
+    log = tmp_path / "x.log"
+    assert warm.why_cold([python, "-m", "flask", "run"], env, str(tmp_path)) is None
+    assert warm.why_cold(["/usr/bin/uwsgi", "--http-socket", ":0"], env, str(tmp_path)) \
+        == "not this interpreter"
+    assert warm.why_cold([python, "-X", "dev", "app.py"], env, str(tmp_path)) \
+        == "interpreter options"
+    seeded = {**env, "PYTHONHASHSEED": "7"}
+    assert "PYTHONHASHSEED" in (warm.why_cold([python, "app.py"], seeded, str(tmp_path)) or "")
+    measured = {**env, "COVERAGE_PROCESS_CONFIG": "{}"}
+    assert "COVERAGE_PROCESS_CONFIG" in (warm.why_cold([python, "a.py"], measured,
+                                                       str(tmp_path)) or "")
+    (tmp_path / "flask.py").write_text("# a project module named like a preloaded one\n")
+    reason = warm.why_cold([python, "-m", "flask", "run"], env, str(tmp_path))
+    assert reason is not None and "shadows the preloaded 'flask'" in reason
+    cold = warm.process([python, "-m", "flask", "run"], env=env, cwd=str(tmp_path),
+                        log_path=log)
+    assert isinstance(cold, ManagedProcess)
+
+
+def test_a_lost_launcher_takes_its_servers_with_it(
+    app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If the zygote dies nobody can report its children's exit codes: they are killed
+    rather than left running unowned, and later commands start cold."""
+    launcher = WarmLauncher(log_dir=tmp_path / "wlogs")
+    launcher.start()
+    try:
+        handle = _start(app_dir, "flask-run", tmp_path, launcher, monkeypatch)
+        server = psutil.Process(handle.pid)
+        assert launcher.pid is not None
+        os.kill(launcher.pid, signal.SIGKILL)
+        assert handle.process.wait(10) == -signal.SIGKILL  # type: ignore[union-attr]
+        assert handle.stop() == -signal.SIGKILL
+        deadline = time.monotonic() + 10
+        while server.is_running() and server.status() != psutil.STATUS_ZOMBIE \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+        assert not launcher.ready
+        again = launcher.process([launcher.python, "-m", "flask"], env=dict(os.environ),
+                                 cwd=str(tmp_path), log_path=tmp_path / "y.log")
+        assert isinstance(again, ManagedProcess)
+    finally:
+        launcher.close()
+
+
+def test_closing_the_launcher_stops_what_it_started(
+    app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    launcher = WarmLauncher(log_dir=tmp_path / "wlogs")
+    launcher.start()
+    handle = _start(app_dir, "waitress" if "waitress" in WARM else "flask-run", tmp_path,
+                    launcher, monkeypatch)
+    server = psutil.Process(handle.pid)
+    launcher.close()
+    assert handle.process.poll() == -signal.SIGTERM
+    assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+    assert launcher._zygote is not None and launcher._zygote.returncode == 0
