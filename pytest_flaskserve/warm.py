@@ -62,22 +62,26 @@ from typing import IO, Any
 from .process import OWNER_ENV, SESSION_TOKEN, ManagedProcess, StopResult, _registry
 
 #: Imported by the zygote (those installed): what ``python -m flask run``, ``python
-#: app.py`` (``app.run()``), ``python -m gunicorn`` and ``python -m waitress`` import
-#: before they import the app. Nothing here starts threads or reads the environment.
+#: app.py`` (``app.run()``), ``python -m gunicorn``, ``python -m waitress``, ``python -m
+#: granian`` and ``python -m cheroot`` import before they import the app. None of these
+#: starts a thread (checked: the zygote refuses to fork with more than one) and the
+#: environment and working directory they read at import are refreshed in the child.
 PRELOAD: tuple[str, ...] = (
     "flask", "flask.cli", "click", "werkzeug.serving", "werkzeug._reloader", "werkzeug.debug",
     "gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.sync",
     "gunicorn.workers.gthread", "gunicorn.http.wsgi", "gunicorn.glogging",
     "waitress", "waitress.runner", "waitress.server", "waitress.task", "waitress.channel",
+    "granian", "granian.cli", "granian.server", "cheroot.wsgi", "cheroot.cli",
 )
 
 #: Entry-point groups scanned at start (Flask's CLI plugins, Gunicorn's worker classes);
 #: scanning once in the zygote leaves importlib.metadata's directory cache warm.
 ENTRY_POINT_GROUPS: tuple[str, ...] = ("flask.commands", "gunicorn.workers")
 
-#: Servers whose commands are ``python -m ...`` / ``python script``, so can start warm.
+#: Servers whose commands are ``python -m ...`` / ``python script``, so can start warm
+#: (uWSGI is a C program: it always starts cold).
 WARM_SERVERS: frozenset[str] = frozenset({"flask-run", "app-run", "gunicorn", "waitress",
-                                          "gunicorn-gthread"})
+                                          "granian", "cheroot", "gunicorn-gthread"})
 
 #: Environment read only while an interpreter starts: a child whose value differs from the
 #: zygote's must start cold. PYTHONPATH, PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE are
@@ -330,6 +334,9 @@ class WarmLauncher:
         op = message.get("op")
         with self._cond:
             if op == "ready":
+                if int(message.get("threads", 1)) > 1:
+                    self._dead = (f"the warm launcher runs {message['threads']} threads "
+                                  "after preloading; forking it would be unsafe")
                 self._ready = message
             elif op == "exit":
                 self._exits[int(message["pid"])] = int(message["code"])
@@ -605,7 +612,7 @@ class _Zygote:
         gc.collect()
         gc.freeze()  # children then share these pages instead of copying them on first GC
         self.send({"op": "ready", "pid": os.getpid(), "modules": self.modules,
-                   "failed": failed, "threads": threading.active_count(),
+                   "failed": failed, "threads": _thread_count(),
                    "seconds": time.perf_counter() - t0})
 
     def send(self, message: dict[str, Any]) -> None:
@@ -727,6 +734,15 @@ class _Zygote:
             error = status[1:].decode(errors="replace") or "child died during setup"
             self.send({"op": "error", "id": request_id, "error": error, "errno": errno.EIO})
         return None
+
+
+def _thread_count() -> int:
+    """Threads of this process, native ones included (a preloaded extension could start
+    some, and forking a process with other threads can deadlock the child)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def _noop(signum: int, frame: types.FrameType | None) -> None:

@@ -30,7 +30,7 @@ from pytest_flaskserve.servers import ServerOptions
 from pytest_flaskserve.supervisor import ServerHandle, StartConfig, start_server
 from pytest_flaskserve.warm import WarmLauncher, WarmProcess
 
-WARM = [n for n in ("flask-run", "app-run", "gunicorn", "waitress")
+WARM = [n for n in ("flask-run", "app-run", "gunicorn", "waitress", "granian", "cheroot")
         if servers.get(n).unavailable() is None]
 
 STATE_APP = '''
@@ -147,9 +147,9 @@ def test_warm_server_is_set_up_like_a_cold_one(
     assert warm_code == cold_code
     for key in ("pid", "pgid", "sid"):
         cold.pop(key)
-    # a single-process server serves from the leader: its own session and group
-    if server != "gunicorn":
-        assert hot["pid"] == hot["pgid"] == hot["sid"] == warm_handle.pid
+    # the serving process (the leader, or a worker it forked) is in the leader's own
+    # session and process group, so a signal to the group reaches all of the server
+    assert hot["pgid"] == hot["sid"] == warm_handle.pid
     for key in ("pid", "pgid", "sid"):
         hot.pop(key)
     assert hot == cold
