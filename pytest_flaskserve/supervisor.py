@@ -329,35 +329,42 @@ def _owns(proc: ManagedProcess, port: int) -> bool:
     """Whether our process tree holds the listening socket on ``port``.
 
     Asked once per start, right after the first HTTP answer, so it is on the start path.
-    Every server we launch listens in its leader (the dev server, Waitress and Cheroot
-    are one process; the reloader parent, the Gunicorn and uWSGI masters bind and hand the
-    socket down), and Linux answers for the leader in well under a millisecond; psutil's
-    scan of the whole tree (7-12 ms here, more on a busy machine: it reads /proc/net/tcp,
-    which walks every socket on the host) is the fallback.
+    On Linux the kernel names the listening sockets on the port and ``/proc`` tells whose
+    they are, leader first (the dev server, Waitress, Cheroot, the reloader parent and
+    the Gunicorn and uWSGI masters hold it), then its descendants (Granian's worker):
+    well under a millisecond. psutil over the whole tree (7-17 ms here, more on a busy
+    machine: it scans every process and reads /proc/net/tcp, which walks every socket on
+    the host) confirms any "no" and is the path on other systems.
     """
-    return _leader_listens(proc.pid, port) or listening_in(proc.tree_pids(), port)
+    return _tree_listens(proc.pid, port) or listening_in(proc.tree_pids(), port)
 
 
-def _leader_listens(pid: int, port: int) -> bool:
-    """Linux fast path: a listening TCP socket on ``port`` is among ``pid``'s open files.
-
-    The kernel lists its listening sockets (only those: reading /proc/net/tcp would walk
-    every connection) over a sock_diag netlink socket; their inodes are matched against
-    the targets of ``/proc/PID/fd``. False whenever that cannot be told (not Linux,
-    netlink refused), so the caller falls back to psutil.
+def _tree_listens(pid: int, port: int) -> bool:
+    """Linux fast path: a listening TCP socket on ``port`` is an open file of ``pid`` or of
+    one of its descendants (found through ``/proc/PID/task/TID/children``). False whenever
+    that cannot be told (not Linux, netlink refused), so the caller falls back to psutil.
     """
     try:
         inodes = _listening_inodes(port)
         if not inodes:
             return False
-        fd_dir = f"/proc/{pid}/fd"
         wanted = {f"socket:[{inode}]" for inode in inodes}
-        for fd in os.listdir(fd_dir):
-            try:
-                if os.readlink(f"{fd_dir}/{fd}") in wanted:
-                    return True
-            except OSError:
+        pending, seen = [pid], set()
+        while pending:
+            current = pending.pop(0)
+            if current in seen:
                 continue
+            seen.add(current)
+            fd_dir = f"/proc/{current}/fd"
+            for fd in os.listdir(fd_dir):
+                try:
+                    if os.readlink(f"{fd_dir}/{fd}") in wanted:
+                        return True
+                except OSError:
+                    continue
+            for tid in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{tid}/children", encoding="ascii") as f:
+                    pending.extend(int(child) for child in f.read().split())
     except (OSError, ValueError, struct.error):
         pass
     return False
