@@ -357,8 +357,11 @@ class Bench:
         argv = [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"]
         if disabled:
             argv += ["-p", "no:flaskserve"]
+        # As users run it: bytecode cached (this machine's shell sets
+        # PYTHONDONTWRITEBYTECODE, which would make every run compile the plugin).
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("FLASK", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"))}
+               if not k.startswith(("FLASK", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"))
+               and k != "PYTHONDONTWRITEBYTECODE"}
         t0 = time.perf_counter()
         done = subprocess.run(argv, cwd=project, env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=120)
@@ -387,7 +390,11 @@ class Bench:
                 self.s.add(f"incumbent.{key}", value)
 
 
-def make_collect_project(root: Path, files: int = 20, per_file: int = 10) -> Path:
+CO_FILES, CO_PER_FILE = 20, 10
+
+
+def make_collect_project(root: Path, files: int = CO_FILES, per_file: int = CO_PER_FILE,
+                         ) -> Path:
     """A project with ``files * per_file`` plain tests and nothing Flask in it."""
     project = root / "co-project"
     (project / "tests").mkdir(parents=True)
@@ -444,7 +451,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if bench.warm is not None:
                 for name in bench.warm_servers:
                     bench.warm_start(name)
+            if co_project is not None:
+                bench.collect_only(co_project, False)  # writes the .pyc files
+                bench.collect_only(co_project, True)
+            launcher_start = bench.s.data.get("warm.launcher_start", [])
             bench.s = Samples()
+            for value in launcher_start:
+                bench.s.add("warm.launcher_start", value)
             tasks: list[tuple[str, Callable[[], None]]] = []
             for name in bench.servers:
                 tasks.append((f"plugin {name}", lambda n=name: bench.plugin_cold(n)))
@@ -526,18 +539,22 @@ def report(bench: Bench, incumbent_status: str, args: argparse.Namespace) -> dic
                   f"{'server':<12} {'warm ready':>15} {'cold ready':>15} {'warm/cold':>10} "
                   f"{'warm stop':>13}"]
         for name in bench.warm_servers:
+            kinds = s.notes.get(f"warm.kind.{name}", [])
+            cold = sum(1 for k in kinds if k != "WarmProcess")
             lines.append(
                 f"{name:<12} {ms(s, f'ready.warm.{name}'):>15} "
                 f"{ms(s, f'ready.plugin.{name}'):>15} "
                 f"{ratio(s.median(f'ready.warm.{name}'), s.median(f'ready.plugin.{name}')):>10} "
-                f"{ms(s, f'stop.warm.{name}'):>13}")
+                f"{ms(s, f'stop.warm.{name}'):>13}"
+                + (f"  ({cold} of {len(kinds)} started cold)" if cold else ""))
         lines.append(f"warm matrix (warm where possible, cold for the rest), concurrent: "
                      f"{ms(s, 'matrix.warm.ready')} ms")
     if s.data.get("co.with_plugin"):
         with_p, without = s.median("co.with_plugin"), s.median("co.without_plugin")
         extra = (with_p - without) if with_p is not None and without is not None else None
         lines += ["",
-                  f"pytest --co, 200 plain tests, plugin installed but unused: "
+                  f"pytest --co, {CO_FILES * CO_PER_FILE} plain tests, plugin installed "
+                  "but unused: "
                   f"{ms(s, 'co.with_plugin')} ms; with -p no:flaskserve "
                   f"{ms(s, 'co.without_plugin')} ms; cost "
                   + (f"{extra * 1000:+.0f} ms ({extra / without:+.1%})"

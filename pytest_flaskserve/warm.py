@@ -209,6 +209,8 @@ class WarmLauncher:
                 pass_fds=(child.fileno(),))
         finally:
             child.close()
+            if self._log is not None:
+                self._log.close()  # the zygote has its own copy
         self._sock = parent
         _registry.add(self._as_registered())  # type: ignore[arg-type]
         self._reader = threading.Thread(target=self._read, name="flaskserve-warm-reader",
@@ -254,12 +256,10 @@ class WarmLauncher:
             self._reader.join(grace)
         if sock is not None:
             sock.close()
-        if self._log is not None:
-            self._log.close()
 
     # -- the factory -------------------------------------------------------------------
     def process(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
-                log_path: Path) -> WarmProcess | ManagedProcess:
+                log_path: Path) -> ManagedProcess:
         """``ManagedProcess``'s signature: a warm process when the command allows it."""
         reason = self.why_cold(argv, env, cwd)
         if reason is not None:
@@ -447,32 +447,26 @@ def _candidates(entry: str, name: str, listing: set[str]) -> list[str]:
     return found
 
 
-class WarmProcess:
-    """A server forked by the zygote; the same surface as ``ManagedProcess``.
+class WarmProcess(ManagedProcess):
+    """A server forked by the zygote: a ``ManagedProcess`` whose process we did not Popen.
 
-    Its exit code comes from the zygote, which is its parent; the pid, process group and
+    A subclass so that everything typed for ``ManagedProcess`` (the supervisor, its
+    handles, the registry, ``stop_all``) takes it unchanged; it overrides what depends on
+    ``Popen``. The exit code comes from the zygote, its parent; the pid, process group and
     session are its own, so signals, the watchdog and the sweep work as for a cold one.
     """
 
     def __init__(self, launcher: WarmLauncher, argv: Sequence[str], *, env: Mapping[str, str],
                  cwd: str, log_path: Path) -> None:
+        super().__init__(argv, env=env, cwd=cwd, log_path=log_path)
         self.launcher = launcher
-        self.argv = list(argv)
-        self.cwd = cwd
-        self.log_path = log_path
-        self.server_id = uuid.uuid4().hex[:12]
-        self.owner = f"{SESSION_TOKEN}:{self.server_id}"
-        self.env = {**env, OWNER_ENV: self.owner}
         self._pid: int | None = None
-        self._lock = threading.Lock()
-        self.stop_result: StopResult | None = None
-        self.warm = True
 
     def start(self) -> int:
         """Fork the server from the zygote; its pid. OSError if it cannot be started."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._pid = self.launcher._spawn(self)
-        _registry.add(self)  # type: ignore[arg-type]
+        _registry.add(self)
         return self._pid
 
     @property
@@ -491,17 +485,6 @@ class WarmProcess:
     def wait(self, timeout: float) -> int | None:
         """Wait up to ``timeout`` seconds for the exit code; None if still running."""
         return self.launcher._wait(self.pid, timeout)
-
-    def descendants(self) -> list[object]:
-        import psutil
-
-        try:
-            return list(psutil.Process(self.pid).children(recursive=True))
-        except psutil.Error:
-            return []
-
-    def tree_pids(self) -> set[int]:
-        return {self.pid, *(p.pid for p in self.descendants())}  # type: ignore[attr-defined]
 
     def stop(self, sig: int = signal.SIGTERM, grace: float = 5.0) -> StopResult:
         """``sig`` to the group (0: only wait), ``grace`` seconds, SIGKILL, then whatever
@@ -529,7 +512,7 @@ class WarmProcess:
             self.stop_result = StopResult(returncode=code, forced=forced,
                                           seconds=time.perf_counter() - t0,
                                           already_exited=already)
-            _registry.discard(self)  # type: ignore[arg-type]
+            _registry.discard(self)
             self.launcher._forget(self._pid)
             return self.stop_result
 

@@ -140,7 +140,7 @@ def test_warm_server_is_set_up_like_a_cold_one(
     warm_handle = _start(app_dir, server, tmp_path, warm, monkeypatch, STATE_X="1")
     try:
         assert isinstance(warm_handle.process, WarmProcess)
-        assert isinstance(cold_handle.process, ManagedProcess)
+        assert type(cold_handle.process) is ManagedProcess
         cold, hot = _state(cold_handle), _state(warm_handle)
     finally:
         cold_code, warm_code = cold_handle.stop(), warm_handle.stop()
@@ -279,7 +279,7 @@ def test_commands_that_cannot_start_warm_start_cold(warm: WarmLauncher, tmp_path
     assert reason is not None and "shadows the preloaded 'flask'" in reason
     cold = warm.process([python, "-m", "flask", "run"], env=env, cwd=str(tmp_path),
                         log_path=log)
-    assert isinstance(cold, ManagedProcess)
+    assert type(cold) is ManagedProcess
 
 
 def test_a_lost_launcher_takes_its_servers_with_it(
@@ -294,7 +294,8 @@ def test_a_lost_launcher_takes_its_servers_with_it(
         server = psutil.Process(handle.pid)
         assert launcher.pid is not None
         os.kill(launcher.pid, signal.SIGKILL)
-        assert handle.process.wait(10) == -signal.SIGKILL  # type: ignore[union-attr]
+        assert isinstance(handle.process, WarmProcess)
+        assert handle.process.wait(10) == -signal.SIGKILL
         assert handle.stop() == -signal.SIGKILL
         deadline = time.monotonic() + 10
         while server.is_running() and server.status() != psutil.STATUS_ZOMBIE \
@@ -304,7 +305,7 @@ def test_a_lost_launcher_takes_its_servers_with_it(
         assert not launcher.ready
         again = launcher.process([launcher.python, "-m", "flask"], env=dict(os.environ),
                                  cwd=str(tmp_path), log_path=tmp_path / "y.log")
-        assert isinstance(again, ManagedProcess)
+        assert type(again) is ManagedProcess
     finally:
         launcher.close()
 
