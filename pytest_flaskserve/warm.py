@@ -152,8 +152,9 @@ class WarmLauncher:
         self.preload = tuple(preload)
         self.log_dir = log_dir
         source = dict(os.environ if base_env is None else base_env)
-        # Never measured or configured by what configures a server: those variables are
-        # per server (and a coverage tracer running in the zygote would fork into all).
+        # The session's environment without what configures one server (Flask's and
+        # Werkzeug's variables, PYTHONPATH, ours) and without coverage's start-up
+        # variables, whose tracer, started in the zygote, every child would inherit.
         self.env = {k: v for k, v in source.items()
                     if not k.startswith(("FLASK_", "WERKZEUG_", *STARTUP_PREFIXES))
                     and k not in ("PYTHONPATH", "FLASKSERVE_APP_RUN", "FLASKSERVE_ENTRY")}

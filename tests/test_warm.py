@@ -51,8 +51,10 @@ def state():
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
             return None
-        if target.startswith("socket:"):
-            return None  # connections come and go
+        if target.startswith(("socket:", "anon_inode:")):
+            # connections come and go, and so does the epoll with which Werkzeug drains
+            # each finished request for 10 ms (in the probe's request thread)
+            return None
         if target.endswith(" (deleted)"):
             return "DELETED"  # e.g. Gunicorn's worker heartbeat file
         return "LOG" if target.endswith(".log") else target.split(":")[0]
