@@ -107,6 +107,8 @@ class Runtime:
     records: list[Record] = field(default_factory=list)
     collection_errors: list[str] = field(default_factory=list)
     prestarted: set[str] = field(default_factory=set)
+    warm: Any = None  # a warm.WarmLauncher when --flask-warm is on
+    warm_fallbacks: list[tuple[str, str]] = field(default_factory=list)
     verbose: int = 0
 
     # -- what a test asks for -------------------------------------------------------
@@ -164,7 +166,25 @@ class Runtime:
             ready_path=ready_path or s.ready_path,
             startup_timeout=startup_timeout or s.startup_timeout,
             stop_timeout=s.stop_timeout, load_dotenv=s.load_dotenv, log_tag=self.worker,
+            process_factory=self.warm.process if self.warm is not None else None,
         )
+
+    def start_warm(self) -> None:
+        """Start the warm launcher in the background: the first servers start cold while
+        it preloads, later ones fork from it."""
+        if self.settings.warm and self.warm is None:
+            from .warm import WarmLauncher
+
+            self.warm = WarmLauncher(log_dir=self.log_dir)
+            self.warm.start(wait=False)
+
+    def close(self) -> None:
+        """End of session: shared servers, then the warm launcher."""
+        self.session_pool.close()
+        if self.warm is not None:
+            self.warm_fallbacks = list(self.warm.fallbacks)
+            self.warm.close()
+            self.warm = None
 
     def start(self, server: str, app: ResolvedApp, options: ServerOptions,
               config: StartConfig | None = None) -> ServerHandle:
@@ -230,8 +250,9 @@ def _flaskserve_runtime(request: pytest.FixtureRequest,
     rt = runtime(request.config)
     if rt.log_dir is None:
         rt.log_dir = tmp_path_factory.mktemp("flaskserve", numbered=True)
+    rt.start_warm()
     yield rt
-    rt.session_pool.close()
+    rt.close()
 
 
 @pytest.fixture(scope="module")

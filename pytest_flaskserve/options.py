@@ -151,6 +151,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("load_dotenv", "--flask-load-dotenv", "flask_load_dotenv", "FLASKSERVE_LOAD_DOTENV",
            "let the dev servers load .env/.flaskenv (off: every server sees the same environment)",
            _bool, default="false", action="store_true", ini_type="bool"),
+    Option("warm", "--flask-warm", "flask_warm", "FLASKSERVE_WARM",
+           "start servers from a pre-warmed launcher process (Flask and the servers already "
+           "imported, never your app): ~20-30 ms starts instead of ~130-170 ms",
+           _bool, default="false", action="store_true", ini_type="bool"),
     Option("server_args", "--flask-server-args", "flask_server_args", None,
            "extra arguments for one server, SERVER=ARGS (repeatable), e.g. 'gunicorn=--timeout 5'",
            _server_args, action="append", ini_type="linelist", metavar="SERVER=ARGS"),
@@ -177,6 +181,7 @@ class Settings:
     worker_class: str | None
     debug: bool
     load_dotenv: bool
+    warm: bool
     server_args: tuple[tuple[str, tuple[str, ...]], ...]
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -261,7 +261,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def pytest_sessionfinish(session: pytest.Session) -> None:
     rt = session.config.stash.get(RUNTIME_KEY, None)
     if rt is not None:
-        rt.session_pool.close()
+        rt.close()
     process.stop_all()
 
 

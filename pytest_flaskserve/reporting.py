@@ -73,4 +73,8 @@ def summary_lines(rt: Runtime, verbosity: int) -> list[str]:
         if verbosity > 0:
             lines.append(f"    {r.command}")
             lines.extend(f"    ({n})" for n in r.notes)
+    if verbosity > 0 and rt.settings.warm:
+        reasons = sorted({why for _, why in rt.warm_fallbacks})
+        lines.append(f"warm launcher: {len(rt.warm_fallbacks)} cold start(s)"
+                     + (f": {'; '.join(reasons)}" if reasons else ""))
     return lines

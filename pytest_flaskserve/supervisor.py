@@ -51,6 +51,9 @@ class StartConfig:
     load_dotenv: bool = False
     port_retries: int = 3
     log_tag: str = ""
+    #: builds the process object (``ManagedProcess``'s signature); warm mode passes its
+    #: launcher's factory here, which falls back to a cold ``ManagedProcess`` by itself
+    process_factory: Callable[..., ManagedProcess] | None = None
 
 
 @dataclass
@@ -268,7 +271,8 @@ def start_server(
                                            options=options, python=sys.executable))
         env = server_env(dict(os.environ), app, options, dict(plan.env), config.load_dotenv)
         log_path = _log_path(config, launcher.name, app)
-        proc = ManagedProcess(plan.argv, env=env, cwd=app.cwd, log_path=log_path)
+        proc = (config.process_factory or ManagedProcess)(plan.argv, env=env, cwd=app.cwd,
+                                                          log_path=log_path)
         t0 = time.monotonic()
         try:
             proc.start()
