@@ -28,12 +28,11 @@ import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from . import diagnose, servers
 from .appspec import ResolvedApp, parse_spec, script_entry
@@ -467,7 +466,7 @@ def fetch(host: str, port: int, path: str, timeout: float = 5.0) -> tuple[int | 
                                            "User-Agent": "pytest-flaskserve-reloader"})
         response = conn.getresponse()
         return response.status, response.read().decode("utf-8", errors="replace")
-    except (OSError, http.client.HTTPException, socket.timeout):
+    except (TimeoutError, OSError, http.client.HTTPException):
         return None, ""
     finally:
         conn.close()

@@ -8,13 +8,15 @@ turns "this server or reloader type cannot reload here" into a skip with the rea
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterator, Literal, Mapping, Sequence
+from typing import Literal
 
 import pytest
 
 from . import servers
 from .appspec import ResolvedApp, parse_spec
+from .errors import UsageError
 from .fixtures import HANDLES_KEY, Runtime
 from .reloader import (
     FAST_INTERVAL,
@@ -23,11 +25,10 @@ from .reloader import (
     ReloadingServer,
     copy_project,
     profile_for,
-    relocate,
     reloader_options,
+    relocate,
     render_reloader,
 )
-from .errors import UsageError
 from .servers import ServerOptions
 from .supervisor import ServerHandle
 

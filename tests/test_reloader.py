@@ -12,8 +12,8 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import psutil
 import pytest
@@ -24,8 +24,8 @@ from pytest_flaskserve.reloader import (
     MAX_COPY_FILES,
     Outcome,
     ReloaderConfig,
-    ReloaderUnavailable,
     ReloadError,
+    ReloaderUnavailable,
     ReloadingServer,
     copy_project,
     default_starter,
@@ -389,7 +389,7 @@ def test_each_write_moves_mtime_a_whole_second(tmp_path: Path) -> None:
     for i in range(3):  # faster than any file-system tick
         write_bumped(target, f"a = {i}\n".encode())
         stamps.append(target.stat().st_mtime)
-    assert all(int(b) > int(a) for a, b in zip(stamps, stamps[1:]))
+    assert all(int(b) > int(a) for a, b in zip(stamps, stamps[1:], strict=False))
     assert target.read_text() == "a = 2\n"
     assert [p.name for p in tmp_path.iterdir()] == ["m.py"]  # no temporary left behind
 

@@ -10,14 +10,21 @@ files and exclude patterns, so reloader tests need not wait a full second per po
 Flask's CLI has no flag for the interval or the type.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing and inspect stay out of the import path of the app
+    import inspect
+    from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _reloader_options(reloader, bound):  # type: ignore[no-untyped-def]
+def _reloader_options(reloader: dict[str, Any], bound: inspect.BoundArguments) -> None:
     """Apply the reloader overrides to run_simple's bound arguments (lists are merged)."""
     args = bound.arguments
     if "interval" in reloader:
@@ -36,11 +43,12 @@ def _install() -> None:
     import importlib.util
     import inspect
 
-    def patch(module):  # type: ignore[no-untyped-def]
+    def patch(module: Any) -> None:
         original = module.run_simple
         signature = inspect.signature(original)
 
-        def run_simple(hostname, port, application, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def run_simple(hostname: str, port: int, application: Any, *args: Any,
+                       **kwargs: Any) -> Any:
             if "port" in conf:
                 sys.stderr.write(
                     f" * pytest-flaskserve: app.run() asked for {hostname}:{port}, "
@@ -56,7 +64,7 @@ def _install() -> None:
         module.run_simple = run_simple
 
     class Finder(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path, target=None):  # type: ignore[no-untyped-def]
+        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
             if name != "werkzeug.serving":
                 return None
             sys.meta_path.remove(self)
@@ -66,7 +74,7 @@ def _install() -> None:
             loader = spec.loader
             original_exec = loader.exec_module
 
-            def exec_module(module):  # type: ignore[no-untyped-def]
+            def exec_module(module: Any) -> None:
                 original_exec(module)
                 patch(module)
 
@@ -83,7 +91,7 @@ def _chain() -> None:
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
     ours = sys.modules.pop("sitecustomize")
     try:
-        import sitecustomize  # noqa: F401  the interpreter's own, if any
+        import sitecustomize  # type: ignore[import-not-found]  # noqa: F401  the interpreter's own
     except ModuleNotFoundError as exc:
         # importlib expects this module back in sys.modules when there is no other one
         sys.modules["sitecustomize"] = ours

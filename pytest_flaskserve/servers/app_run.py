@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 from ..appspec import ResolvedApp
-from .base import Launcher, LaunchPlan, LaunchRequest
 from . import register
+from .base import Launcher, LaunchPlan, LaunchRequest
 
 BOOT_DIR = str(Path(__file__).resolve().parent.parent / "_boot")
 #: JSON overrides of the Werkzeug reloader (interval, type, extra files, exclude patterns)

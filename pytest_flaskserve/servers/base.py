@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.util
 import signal
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 from ..appspec import ResolvedApp
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from .base import Launcher, LaunchPlan, LaunchRequest
 from . import register
+from .base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register

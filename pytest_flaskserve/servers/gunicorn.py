@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import Launcher, LaunchPlan, LaunchRequest
 from . import register
+from .base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register

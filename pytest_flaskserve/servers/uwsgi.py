@@ -35,8 +35,8 @@ import signal
 import sys
 from pathlib import Path
 
-from .base import Launcher, LaunchPlan, LaunchRequest
 from . import register
+from .base import Launcher, LaunchPlan, LaunchRequest
 
 
 def find_uwsgi() -> str | None:

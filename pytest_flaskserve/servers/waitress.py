@@ -6,8 +6,8 @@ with arguments goes through the generated entry module.
 
 from __future__ import annotations
 
-from .base import Launcher, LaunchPlan, LaunchRequest
 from . import register
+from .base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register
