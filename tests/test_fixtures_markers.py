@@ -138,13 +138,23 @@ def test_options_marker_workers_and_extra_args(pytester: pytest.Pytester, exampl
                 assert "--timeout 7" in flask_server.command
 
         @pytest.mark.flask_servers("waitress")
+        @pytest.mark.flask_app("envapp:app")
         @pytest.mark.flask_options(threads=2, env={"GREETING_SOURCE": "marker"})
         def test_threads_and_env(flask_server):
+            import requests
             assert "--threads=2" in flask_server.command
-            env = psutil.Process(flask_server.pid).environ()
+            env = requests.get(flask_server.url, timeout=10).json()  # what the app sees
             assert env["GREETING_SOURCE"] == "marker"
             assert env["FLASK_SKIP_DOTENV"] == "1"
             assert "FLASK_RUN_FROM_CLI" not in env
+    """)
+    pytester.makepyfile(envapp="""
+        import os
+        from flask import Flask
+        app = Flask(__name__)
+        @app.get("/")
+        def env():
+            return dict(os.environ)
     """)
     result = pytester.runpytest_subprocess("--flask-app=hello:app")
     result.assert_outcomes(passed=3)
