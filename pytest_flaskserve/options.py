@@ -186,6 +186,43 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
+def lookup(opt: Option, cli: Mapping[str, Any], ini: Callable[[str], Any],
+           env: Mapping[str, str]) -> tuple[Any, str]:
+    """One option's raw value and where it came from: command line > environment > ini.
+
+    Returns ``(None, "default")`` when none of them sets it. Shared by every plugin module
+    that declares options, so precedence is the same everywhere.
+    """
+    raw: Any = cli.get(opt.dest)
+    if raw not in (None, False, []):
+        return raw, opt.flag
+    if opt.env and env.get(opt.env, "") != "":
+        return env[opt.env], opt.env
+    value = ini(opt.ini)
+    if value not in (None, "", [], False):
+        return value, f"ini {opt.ini}"
+    return None, "default"
+
+
+def add_options(parser: Any, options: tuple[Option, ...]) -> None:
+    """Register each option's flag (in the ``flaskserve`` group) and its ini twin."""
+    group = parser.getgroup("flaskserve")
+    for opt in options:
+        kwargs: dict[str, Any] = {
+            "dest": f"flaskserve_{opt.dest}",
+            "help": f"{opt.help}; ini {opt.ini}" + (f", env {opt.env}" if opt.env else "")
+                    + (f" (default {opt.default})" if opt.default and opt.action == "store"
+                       else ""),
+        }
+        if opt.action == "store_true":
+            kwargs.update(action="store_true", default=False)
+        else:
+            kwargs.update(action=opt.action, default=None, metavar=opt.metavar)
+        group.addoption(opt.flag, **kwargs)
+        parser.addini(opt.ini, opt.help, type=opt.ini_type,
+                      default=False if opt.ini_type == "bool" else None)
+
+
 def load_settings(
     cli: Mapping[str, Any],
     ini: Callable[[str], Any],
@@ -200,18 +237,9 @@ def load_settings(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for opt in OPTIONS:
-        raw: Any = cli.get(opt.dest)
-        source = opt.flag
-        if raw in (None, False, []):
-            raw, source = None, ""
-            if opt.env and env.get(opt.env, "") != "":
-                raw, source = env[opt.env], opt.env
-            else:
-                ini_value = ini(opt.ini)
-                if ini_value not in (None, "", []) and not (opt.ini_type == "bool" and ini_value is False):
-                    raw, source = ini_value, f"ini {opt.ini}"
+        raw, source = lookup(opt, cli, ini, env)
         if raw is None:
-            raw, source = opt.default, "default"
+            raw = opt.default
         if opt.action == "append" and isinstance(raw, list) and source == opt.flag:
             raw = list(raw)
         if raw is None and opt.action == "append":

@@ -29,7 +29,7 @@ from . import servers
 from .errors import ServerStartupError, UsageError
 from .fixtures import HANDLES_KEY, RUNTIME_KEY, Pool, Runtime
 from .matrix import Matrix, cell_of, has_content, render, run_dicts
-from .options import Option, _bool, _positive_int
+from .options import Option, _bool, _positive_int, add_options, lookup
 from .parity import DEFAULT_IGNORED_HEADERS, Parity
 from .smoke import DEFAULT_WORKERS, SMOKE_KEY, SmokeState, collect_items, make_plan
 from .supervisor import ServerHandle
@@ -101,18 +101,9 @@ def load_feature_settings(cli: Mapping[str, Any], ini: Callable[[str], Any],
     values: dict[str, Any] = {}
     report_base = invocation_dir
     for opt in OPTIONS:
-        raw: Any = cli.get(opt.dest)
-        source = opt.flag
-        if raw in (None, False, []):
-            raw, source = None, ""
-            if opt.env and env.get(opt.env, "") != "":
-                raw, source = env[opt.env], opt.env
-            else:
-                value = ini(opt.ini)
-                if value not in (None, "", [], False):
-                    raw, source = value, f"ini {opt.ini}"
-                    if opt.dest == "report":
-                        report_base = ini_dir
+        raw, source = lookup(opt, cli, ini, env)
+        if source.startswith("ini ") and opt.dest == "report":
+            report_base = ini_dir
         if raw is None:
             raw, source = opt.default, opt.flag
         if raw is None:
@@ -124,21 +115,7 @@ def load_feature_settings(cli: Mapping[str, Any], ini: Callable[[str], Any],
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("flaskserve")
-    for opt in OPTIONS:
-        kwargs: dict[str, Any] = {
-            "dest": f"flaskserve_{opt.dest}",
-            "help": f"{opt.help}; ini {opt.ini}" + (f", env {opt.env}" if opt.env else "")
-                    + (f" (default {opt.default})" if opt.default and opt.action == "store"
-                       else ""),
-        }
-        if opt.action == "store_true":
-            kwargs.update(action="store_true", default=False)
-        else:
-            kwargs.update(action=opt.action, default=None, metavar=opt.metavar)
-        group.addoption(opt.flag, **kwargs)
-        parser.addini(opt.ini, opt.help, type=opt.ini_type,  # type: ignore[arg-type]
-                      default=False if opt.ini_type == "bool" else None)
+    add_options(parser, OPTIONS)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -30,7 +30,7 @@ from .fixtures import (  # noqa: F401  (fixtures are found in the plugin's names
     flask_url,
     runtime,
 )
-from .options import OPTIONS, load_settings
+from .options import OPTIONS, add_options, load_settings
 from .reporting import header_lines, summary_lines
 
 SERVER_FIXTURE = "flask_server_name"
@@ -47,18 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "module:create_app('dev'), path/to/app.py, ...); "
                          "ini flask_app, env FLASK_APP")
     parser.addini("flask_app", "Flask app spec to serve (same syntax as flask --app)")
-    for opt in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": f"flaskserve_{opt.dest}", "help":
-                                  f"{opt.help}; ini {opt.ini}"
-                                  + (f", env {opt.env}" if opt.env else "")
-                                  + (f" (default {opt.default})" if opt.default else "")}
-        if opt.action == "store_true":
-            kwargs.update(action="store_true", default=False)
-        else:
-            kwargs.update(action=opt.action, default=None, metavar=opt.metavar)
-        group.addoption(opt.flag, **kwargs)
-        parser.addini(opt.ini, opt.help, type=opt.ini_type,  # type: ignore[arg-type]
-                      default=False if opt.ini_type == "bool" else None)
+    add_options(parser, OPTIONS)
 
 
 def _usage(exc: FlaskServeError) -> pytest.UsageError:

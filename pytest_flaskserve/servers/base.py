@@ -88,6 +88,17 @@ class Launcher(ABC):
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         """The command line and environment that start ``request.app`` on its port."""
 
+    def target(self, app: ResolvedApp, *, call_syntax: bool, call_arguments: bool,
+               why: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
+        """``(reference, env, notes)``: the app in this server's own syntax, or the
+        generated entry module (with its environment and a note saying ``why``) when that
+        syntax cannot express the spec."""
+        ref = app.reference(call_syntax=call_syntax, call_arguments=call_arguments)
+        if ref is not None:
+            return ref, {}, ()
+        return ("pytest_flaskserve._entry:app", self.entry_env(app),
+                (f"generated entry module for {app.describe()}: {why}",))
+
     @staticmethod
     def entry_env(app: ResolvedApp) -> dict[str, str]:
         return {"FLASKSERVE_ENTRY": app.entry_payload()}

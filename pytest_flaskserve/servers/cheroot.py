@@ -30,12 +30,7 @@ class Cheroot(Launcher):
         if opts.threads:
             argv += ["--threads", str(opts.threads), "--max-threads", str(opts.threads)]
         argv += list(opts.extra_args)
-        env: dict[str, str] = {}
-        notes: tuple[str, ...] = ()
-        ref = app.reference(call_syntax=False, call_arguments=False)
-        if ref is None:
-            ref = "pytest_flaskserve._entry:app"
-            env = self.entry_env(app)
-            notes = (f"generated entry module for {app.describe()}: Cheroot cannot call a factory",)
+        ref, env, notes = self.target(app, call_syntax=False, call_arguments=False,
+                                      why="Cheroot cannot call a factory")
         argv.append(ref)
         return LaunchPlan(argv=argv, env=env, notes=notes)

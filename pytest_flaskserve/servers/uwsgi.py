@@ -101,12 +101,7 @@ class UWSGI(Launcher):
         if opts.reload:
             argv += ["--py-autoreload", "1"]
         argv += list(opts.extra_args)
-        env: dict[str, str] = {}
-        notes: tuple[str, ...] = ()
-        ref = app.reference(call_syntax=False, call_arguments=False)
-        if ref is None:
-            ref = "pytest_flaskserve._entry:app"
-            env = self.entry_env(app)
-            notes = (f"generated entry module for {app.describe()}: uWSGI cannot call a factory",)
+        ref, env, notes = self.target(app, call_syntax=False, call_arguments=False,
+                                      why="uWSGI cannot call a factory")
         argv += ["--module", ref]
         return LaunchPlan(argv=argv, env=env, notes=notes)
