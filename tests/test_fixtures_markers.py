@@ -34,10 +34,15 @@ def test_handle_api(pytester: pytest.Pytester, examples: Path) -> None:
 
         def test_flask_http_session(flask_http):
             assert flask_http.get("/ping").json() == {"pong": "ok"}
+
+        def test_any_client_works(flask_url):
+            import httpx
+            with httpx.Client(base_url=flask_url) as client:
+                assert client.get("/ping").json() == {"pong": "ok"}
     """)
     result = pytester.runpytest_subprocess("--flask-app=hello:app",
                                            "--flask-servers=flask-run,gunicorn,uwsgi")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=10)
 
 
 def test_servers_marker_cli_and_k(pytester: pytest.Pytester, examples: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-SERVERS = ["flask-run", "app-run", "gunicorn", "waitress", "uwsgi"]
+SERVERS = ["flask-run", "app-run", "gunicorn", "waitress", "uwsgi", "granian", "cheroot"]
 
 INNER = """
 import json, os, time
