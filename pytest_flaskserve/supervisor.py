@@ -145,7 +145,7 @@ class ServerHandle:
     def stop(self) -> int | None:
         """Stop the whole process tree; returns the server's real exit code."""
         sig, grace = self._launcher.stop_signal, self._stop_timeout
-        if getattr(self._launcher, "stop_children_first", False):
+        if self._launcher.stop_children_first:
             t0 = time.perf_counter()
             # Once the leader has been told, a second signal must not follow: Python
             # restores default handlers while it finalizes, so a repeated SIGTERM would

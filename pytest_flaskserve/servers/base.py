@@ -62,6 +62,9 @@ class Launcher(ABC):
     #: a production server: the dev-server banner in its log means app.run() ran at import
     production: ClassVar[bool] = True
     supports_reload: ClassVar[bool] = False
+    #: a pre-fork master that kills workers it still counts once told to stop (Gunicorn):
+    #: the supervisor lets the workers exit first, then tells the master
+    stop_children_first: ClassVar[bool] = False
     #: part of the default set, which a test without a ``flask_servers`` marker (and a run
     #: without ``--flask-servers``) runs on. Variants of a server that is already in the set
     #: (other Gunicorn worker classes) say False: they multiply run time for little news,
