@@ -1,21 +1,17 @@
 """Child-process half of app resolution: import the user's app, apply Flask's rules.
 
-Run as ``python -m pytest_flaskserve._resolver REQUEST_JSON``. It prints one line
-``FLASKSERVE-RESOLVED <json>`` and exits 0, whatever it found; the app may print what it
-likes around it. It uses only the standard library and Flask, never pytest.
+Run as ``python -m pytest_flaskserve._resolver REQUEST_JSON``; it answers through
+``_child.answer`` (one marker line, whatever it found; the app may print around it). It uses only the standard library and Flask, never pytest.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
-import json
 import os
 import sys
 import traceback
 from typing import Any
-
-MARKER = "FLASKSERVE-RESOLVED "
 
 
 def _fail(kind: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -165,20 +161,7 @@ def _discover(module: Any, flask_cls: type) -> tuple[str, bool] | dict[str, Any]
     )
 
 
-def main() -> int:
-    request = json.loads(sys.argv[1])
-    try:
-        result = resolve(request)
-    except BaseException as exc:  # noqa: BLE001 - report, never a traceback
-        result = _fail("internal", f"{type(exc).__name__}: {exc}")
-    sys.stdout.flush()
-    print("\n" + MARKER + json.dumps(result), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    code = main()
-    sys.stderr.flush()
-    # The app may have started threads or registered atexit work that would keep this
-    # child alive; the answer is printed, so leave at once.
-    os._exit(code)
+    from pytest_flaskserve._child import answer
+
+    answer(resolve)

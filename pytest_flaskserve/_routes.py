@@ -13,13 +13,10 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import json
 import os
 import sys
 import traceback
 from typing import Any
-
-MARKER = "FLASKSERVE-ROUTES "
 
 
 def _wrappers(app: Any) -> list[str]:
@@ -86,19 +83,7 @@ def facts(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    request = json.loads(sys.argv[1])
-    try:
-        result = facts(request)
-    except BaseException as exc:  # noqa: BLE001 - report, never a traceback
-        result = {"ok": False, "message": f"{type(exc).__name__}: {exc}", "trace": ""}
-    sys.stdout.flush()
-    print("\n" + MARKER + json.dumps(result), flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    code = main()
-    sys.stderr.flush()
-    # The app may have started threads that would keep this child alive: leave at once.
-    os._exit(code)
+    from pytest_flaskserve._child import answer
+
+    answer(facts)

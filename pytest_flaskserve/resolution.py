@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 
+from ._child import last_line, read_answer
 from .appspec import AppSpec, ResolvedApp, render_arguments, script_entry
 from .errors import UsageError
 from .process import run_captured
@@ -66,17 +67,13 @@ def resolve_app(spec: AppSpec, timeout: float = 30.0) -> ResolvedApp:
             "a service it waits for): move that under `if __name__ == '__main__':` or raise "
             "--flask-startup-timeout"
         )
-    line = next(
-        (ln for ln in reversed(result.output.splitlines()) if ln.startswith("FLASKSERVE-RESOLVED ")),
-        None,
-    )
-    if line is None:
-        last = result.output.strip().splitlines()[-1:] or ["no output"]
+    data = read_answer(result.output)
+    if data is None:
         raise UsageError(
             f"app spec {spec.raw!r} (from {spec.source}): the app exited during import "
-            f"({result.returncode}): {last[0]}; importing it must not exit the interpreter"
+            f"({result.returncode}): {last_line(result.output)}; importing it must not exit "
+            "the interpreter"
         )
-    data = json.loads(line.split(" ", 1)[1])
     if not data["ok"]:
         fix = _FIXES.get(data["kind"], "see the message")
         raise UsageError(f"app spec {spec.raw!r} (from {spec.source}): {data['message']}; {fix}")

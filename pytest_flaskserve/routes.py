@@ -12,13 +12,12 @@ import os
 import sys
 from dataclasses import dataclass
 
+from ._child import last_line, read_answer
 from .appspec import ResolvedApp
 from .errors import UsageError
 from .process import run_captured
 from .servers import ServerOptions
 from .supervisor import server_env
-
-MARKER = "FLASKSERVE-ROUTES "
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,10 @@ def read_facts(app: ResolvedApp, options: ServerOptions, *, load_dotenv: bool,
     if result.timed_out:
         raise UsageError(f"reading the URL map of {app.describe()} did not finish within "
                          f"{timeout:g} s; the app blocks at import: raise --flask-startup-timeout")
-    line = next((ln for ln in reversed(result.output.splitlines()) if ln.startswith(MARKER)), None)
-    if line is None:
-        last = (result.output.strip().splitlines() or ["no output"])[-1]
+    data = read_answer(result.output)
+    if data is None:
         raise UsageError(f"reading the URL map of {app.describe()} failed "
-                         f"(exit {result.returncode}): {last}")
-    data = json.loads(line[len(MARKER):])
+                         f"(exit {result.returncode}): {last_line(result.output)}")
     if not data["ok"]:
         raise UsageError(f"building {app.describe()} to read its URL map raised "
                          f"{data['message']}; fix the app (trace: {data.get('trace', '')!r})")

@@ -1,0 +1,47 @@
+"""The protocol of our short-lived child interpreters (``_resolver``, ``_routes``).
+
+A child imports the user's app, which may print anything, so its answer is one line
+``<MARKER><json>`` at the end of its output; then it leaves with ``os._exit`` because the
+app may have started threads or atexit work that would keep it alive. The parent runs it
+with a deadline (``process.run_captured``) and picks the last marker line. Standard
+library only: the child side must not import pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+MARKER = "FLASKSERVE-ANSWER "
+
+
+def answer(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> NoReturn:
+    """Child side: run ``handler`` on the JSON request in argv[1], print, leave at once."""
+    request = json.loads(sys.argv[1])
+    try:
+        result = handler(request)
+    except BaseException as exc:  # noqa: BLE001 - report, never a traceback
+        result = {"ok": False, "kind": "internal", "message": f"{type(exc).__name__}: {exc}",
+                  "trace": ""}
+    sys.stdout.flush()
+    print("\n" + MARKER + json.dumps(result), flush=True)
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def read_answer(output: str) -> dict[str, Any] | None:
+    """Parent side: the child's answer, or None when it exited without giving one."""
+    for line in reversed(output.splitlines()):
+        if line.startswith(MARKER):
+            data: dict[str, Any] = json.loads(line[len(MARKER):])
+            return data
+    return None
+
+
+def last_line(output: str) -> str:
+    """The last line a child printed, for messages about a child that gave no answer."""
+    lines = output.strip().splitlines()
+    return lines[-1] if lines else "no output"
