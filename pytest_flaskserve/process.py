@@ -282,11 +282,6 @@ class _Registry:
 _registry = _Registry()
 
 
-def live_processes() -> list[ManagedProcess]:
-    """Processes started in this interpreter and not yet stopped."""
-    return _registry.live()
-
-
 def stop_all(grace: float = 2.0) -> list[StopResult]:
     """Stop everything still running (end of session, Ctrl-C) and close the watchdog."""
     results = [p.stop(signal.SIGTERM, grace) for p in _registry.live()]

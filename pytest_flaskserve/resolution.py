@@ -13,7 +13,7 @@ import sys
 import threading
 
 from ._child import last_line, read_answer
-from .appspec import AppSpec, ResolvedApp, render_arguments, script_entry
+from .appspec import AppSpec, ResolvedApp, script_entry
 from .errors import UsageError
 from .process import run_captured
 
@@ -97,4 +97,4 @@ def resolve_app(spec: AppSpec, timeout: float = 30.0) -> ResolvedApp:
     return resolved
 
 
-__all__ = ["resolve_app", "render_arguments"]
+__all__ = ["resolve_app"]
