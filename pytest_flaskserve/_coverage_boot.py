@@ -16,14 +16,11 @@ exits with the child's code.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import signal
-import sys
-from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
+
+from pytest_flaskserve._after_import import after_import
 
 RELOADER_MODULE = "werkzeug._reloader"
 
@@ -41,36 +38,6 @@ def _parent_waits_for_child(module: ModuleType) -> None:
     loop.restart_with_reloader = restart_with_reloader
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls ``then(module)`` once ``name`` has been imported (once, then steps aside)."""
-
-    def __init__(self, name: str, then: Callable[[ModuleType], None]) -> None:
-        self.name = name
-        self.then = then
-
-    def find_spec(self, fullname: str, path: Sequence[str] | None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return spec
-        loader = spec.loader
-        exec_module = loader.exec_module
-        then = self.then
-
-        def exec_then_patch(module: ModuleType) -> None:
-            exec_module(module)
-            then(module)
-
-        loader.exec_module = exec_then_patch  # type: ignore[method-assign]
-        return spec
-
-
 def coverage_init(reg: Any, options: Any) -> None:
     """coverage's plugin entry point: install the fix, register nothing."""
-    if RELOADER_MODULE in sys.modules:
-        _parent_waits_for_child(sys.modules[RELOADER_MODULE])
-    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(RELOADER_MODULE, _parent_waits_for_child))
+    after_import(RELOADER_MODULE, _parent_waits_for_child)

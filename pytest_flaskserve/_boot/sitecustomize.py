@@ -39,8 +39,6 @@ def _reloader_options(reloader: dict[str, Any], bound: inspect.BoundArguments) -
 def _install() -> None:
     conf = json.loads(os.environ.get("FLASKSERVE_APP_RUN") or "{}")
     reloader = json.loads(os.environ.get("FLASKSERVE_RELOADER") or "{}")
-    import importlib.abc
-    import importlib.util
     import inspect
 
     def patch(module: Any) -> None:
@@ -63,28 +61,10 @@ def _install() -> None:
 
         module.run_simple = run_simple
 
-    class Finder(importlib.abc.MetaPathFinder):
-        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-            if name != "werkzeug.serving":
-                return None
-            sys.meta_path.remove(self)
-            spec = importlib.util.find_spec(name)
-            if spec is None or spec.loader is None:
-                return spec
-            loader = spec.loader
-            original_exec = loader.exec_module
+    # The package is importable in every server process (same environment as pytest).
+    from pytest_flaskserve._after_import import after_import
 
-            def exec_module(module: Any) -> None:
-                original_exec(module)
-                patch(module)
-
-            loader.exec_module = exec_module  # type: ignore[method-assign]
-            return spec
-
-    if "werkzeug.serving" in sys.modules:
-        patch(sys.modules["werkzeug.serving"])
-    else:
-        sys.meta_path.insert(0, Finder())
+    after_import("werkzeug.serving", patch)
 
 
 def _chain() -> None:
