@@ -161,6 +161,8 @@ class ServerHandle:
 
 
 _draining: set[int] = set()
+#: a worker exits ~35 ms after its signal; one still running this much later lost it
+_RESEND_AFTER = 0.3
 _draining_lock = threading.Lock()
 
 
@@ -187,15 +189,29 @@ def _stop_children_first(proc: ManagedProcess, sig: int, grace: float) -> bool:
             return False
         _draining.add(proc.pid)
     try:
+        # Paused before listing, so no worker is forked between the list and the signal.
+        _signal(proc.pid, signal.SIGSTOP)
         children = proc.descendants()
         if not children:
+            _signal(proc.pid, signal.SIGCONT)
             return False
-        _signal(proc.pid, signal.SIGSTOP)
         try:
             for child in children:
                 _signal(child.pid, sig)  # type: ignore[attr-defined]
             deadline = time.monotonic() + grace
-            while any(_running(child) for child in children) and time.monotonic() < deadline:
+            resend = time.monotonic() + _RESEND_AFTER
+            while time.monotonic() < deadline:
+                running = [child for child in children if _running(child)]
+                if not running:
+                    break
+                if time.monotonic() >= resend:
+                    # A worker forked a moment before the pause still runs the master's
+                    # handlers until it installs its own (Gunicorn's Worker.init_signals):
+                    # they queue the signal for a master loop the worker never runs, so
+                    # the first signal is lost and it would serve until the deadline.
+                    for child in running:
+                        _signal(child.pid, sig)  # type: ignore[attr-defined]
+                    resend = time.monotonic() + _RESEND_AFTER
                 time.sleep(0.002)
         finally:
             # Both pending when it resumes: the stop and the SIGCHLD of its exited workers.

@@ -45,7 +45,7 @@ def test_terminal_table_and_json_report(pytester: pytest.Pytester, examples: Pat
     result.assert_outcomes(passed=20, failed=1, skipped=1, deselected=17)
     result.stdout.fnmatch_lines([
         "*- flaskserve matrix -*",
-        "test * flask-run  gunicorn  waitress",
+        "test * flask-run * gunicorn * waitress",
         "smoke::starts * pass * pass * pass",
         "smoke::stop * pass * pass * pass",
         "test_mixed.py::test_ok * pass * pass * pass",

@@ -136,6 +136,34 @@ def test_gunicorn_workers_exit_through_their_own_path(app_dir: Path, tmp_path: P
 
 
 @pytest.mark.skipif(not available("gunicorn"), reason="gunicorn not installed")
+def test_gunicorn_worker_still_booting_exits_cleanly(app_dir: Path, tmp_path: Path) -> None:
+    """A worker stopped before it installed its own handlers still runs the arbiter's,
+    which swallow SIGTERM; the signal is sent again until it takes, so that worker leaves
+    through its own path too instead of being SIGKILLed when the arbiter resumes."""
+    mark = tmp_path / "atexit"
+    (app_dir / "slowboot.py").write_text(
+        "import time\n"
+        "def post_fork(server, worker):\n"
+        "    if worker.age == 2:\n"
+        "        time.sleep(1.0)  # still inside the arbiter's signal handlers\n")
+    handle = _start(app_dir, "gunicorn", tmp_path, workers=2,
+                    extra_args=("-c", str(app_dir / "slowboot.py")),
+                    env={"ATEXIT_MARK": str(mark)})
+    leader = psutil.Process(handle.pid)
+    deadline = time.monotonic() + 10
+    while len(leader.children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    workers = {p.pid for p in leader.children()}
+    assert len(workers) == 2
+    assert handle.stop() == 0
+    log = handle.read_log()
+    assert handle.stop_result is not None and not handle.stop_result.forced
+    assert "SIGKILL" not in log, log
+    assert all(f"Worker exiting (pid: {pid})" in log for pid in workers), log
+    assert _marks(mark) >= workers, log
+
+
+@pytest.mark.skipif(not available("gunicorn"), reason="gunicorn not installed")
 def test_gunicorn_busy_worker_is_bounded_and_arbiter_resumed(app_dir: Path,
                                                              tmp_path: Path) -> None:
     """A worker stuck in a request does not hold the stop past its timeout, and the paused
