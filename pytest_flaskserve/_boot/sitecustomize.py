@@ -7,7 +7,8 @@ Then it hands over to the interpreter's own ``sitecustomize``, if there is one.
 ``FLASKSERVE_RELOADER`` (JSON, set by the reloader fixture for ``flask run`` and
 ``app.run()``) overrides the Werkzeug reloader's poll interval and type and adds extra
 files and exclude patterns, so reloader tests need not wait a full second per poll;
-Flask's CLI has no flag for the interval or the type.
+Flask's CLI has no flag for the interval or the type. It also narrows the watchdog
+reloader's inotify subscription to changes (``_changes_only``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,39 @@ def _install() -> None:
     from pytest_flaskserve._after_import import after_import
 
     after_import("werkzeug.serving", patch)
+    if reloader:
+        after_import("watchdog.observers.api", _changes_only)
+
+
+def _changes_only(module: Any) -> None:
+    """Subscribe Werkzeug's watchdog reloader to changes only.
+
+    Werkzeug schedules recursive watches over every ``sys.path`` root (the standard
+    library included) with no ``event_filter``, so watchdog asks inotify for every open
+    and close too. Any busy Python process on the machine (a parallel test run) then
+    floods the 16384-event queue, it overflows, and the edit under test is lost (measured:
+    "Inotify queue overflowed; filesystem events were lost", no reload in 20 s). Werkzeug
+    acts only on created, deleted, modified, moved and closed-after-write events, so
+    asking the kernel for those alone changes nothing it would reload on.
+    """
+    import inspect
+
+    base = module.BaseObserver
+    original = base.schedule
+    if "event_filter" not in inspect.signature(original).parameters:
+        return  # watchdog < 4 cannot narrow its subscription
+    from watchdog import events
+
+    wanted = [events.FileCreatedEvent, events.FileDeletedEvent, events.FileModifiedEvent,
+              events.FileMovedEvent, events.FileClosedEvent, events.DirCreatedEvent,
+              events.DirDeletedEvent, events.DirMovedEvent]
+
+    def schedule(self: Any, event_handler: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and kwargs.get("event_filter") is None:
+            kwargs["event_filter"] = wanted
+        return original(self, event_handler, path, *args, **kwargs)
+
+    base.schedule = schedule
 
 
 def _chain() -> None:
