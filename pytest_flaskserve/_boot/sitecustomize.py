@@ -76,8 +76,9 @@ def _changes_only(module: Any) -> None:
     Werkzeug schedules recursive watches over every ``sys.path`` root (the standard
     library included) with no ``event_filter``, so watchdog asks inotify for every open
     and close too. Any busy Python process on the machine (a parallel test run) then
-    floods the 16384-event queue, it overflows, and the edit under test is lost (measured:
-    "Inotify queue overflowed; filesystem events were lost", no reload in 20 s). Werkzeug
+    can flood the 16384-event queue until it overflows and edits are lost (measured with
+    watchdog 7.1 beside a full CI run: "Inotify queue overflowed; filesystem events were
+    lost", over and over; not seen with watchdog 6 beside two pytest workers). Werkzeug
     acts only on created, deleted, modified, moved and closed-after-write events, so
     asking the kernel for those alone changes nothing it would reload on.
     """
