@@ -181,3 +181,27 @@ def test_ini_twin_and_combined_with_the_users_tests(pytester: pytest.Pytester,
     result.assert_outcomes(passed=len(smoke) - 1 + 2, skipped=1)
     result.stdout.fnmatch_lines(["smoke::starts?flask-run? PASSED*",
                                  "*test_user.py::test_home?waitress? PASSED*"])
+
+
+def test_a_server_skipped_at_collection_is_reported_not_an_internal_error(
+        pytester: pytest.Pytester, examples: Path) -> None:
+    """A smoke item skipped by its marker (an optional server not installed, app-run for
+    a script with no entry point) reports a location pytest can print: it was an
+    INTERNALERROR (pytest asserts the item's line is not None), found on httpbin."""
+    pytester.makeconftest("""
+        import sys
+
+        class Hide:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "gunicorn":
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None
+
+        sys.meta_path.insert(0, Hide())
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-smoke",
+                                           "--flask-servers=gunicorn,waitress", "-rs")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [f"SKIPPED [[]{len(CHECKS)}[]] *: gunicorn is not installed in this environment*"])
