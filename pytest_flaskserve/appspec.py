@@ -94,12 +94,23 @@ class ResolvedApp:
     def cwd(self) -> str:
         return self.spec.base_dir
 
-    def reference(self, *, call_syntax: bool, call_arguments: bool) -> str | None:
+    @property
+    def dotted_module(self) -> bool:
+        """The module name is dotted identifiers. Flask imports any file name
+        (``my-app.py`` is module ``my-app``), and so does Gunicorn; Waitress's, uWSGI's,
+        Granian's and Cheroot's ``module:app`` syntax is for identifiers."""
+        return all(part.isidentifier() for part in self.module.split("."))
+
+    def reference(self, *, call_syntax: bool, call_arguments: bool,
+                  any_module_name: bool = False) -> str | None:
         """``module:attr`` in a server's native syntax, or None when it cannot say it.
 
         ``call_syntax``: the server understands ``module:factory()``;
-        ``call_arguments``: it also accepts literal arguments inside the parentheses.
+        ``call_arguments``: it also accepts literal arguments inside the parentheses;
+        ``any_module_name``: it imports a module name that is not an identifier.
         """
+        if not (any_module_name or self.dotted_module):
+            return None
         if not self.is_factory:
             return f"{self.module}:{self.attr}"
         if not call_syntax or ((self.args or self.kwargs) and not call_arguments):
@@ -245,7 +256,11 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
 
     file: str | None = None
     candidate = os.path.join(base, module_part)
-    if _looks_like_path(module_part) or os.path.isdir(candidate):
+    dotted = all(p.isidentifier() for p in module_part.split("."))
+    # Flask turns every spec into a path first (prepare_import), so 'my-app' is the file
+    # my-app.py: its module name is not an identifier, and Flask imports it all the same.
+    if (_looks_like_path(module_part) or os.path.isdir(candidate)
+            or (not dotted and os.path.isfile(candidate + ".py"))):
         if module_part.endswith(".py"):
             if not os.path.isfile(candidate):
                 raise UsageError(
@@ -273,7 +288,7 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
             )
         module, path_entry = prepare_import(file)
     else:
-        if not all(p.isidentifier() for p in module_part.split(".")):
+        if not dotted:
             raise UsageError(
                 f"{label}: {module_part!r} is not a module name or an existing path "
                 f"under {base}; {_HINT}"

@@ -39,6 +39,10 @@ ALL = ["flask-run", "app-run", "gunicorn", "waitress", "uwsgi", "granian", "cher
         ("nested.api.server:app", {"*": "nested api"}, []),
         ("nested/api/server.py:app", {"*": "nested api"}, []),
         ("wsgiproject/wsgi.py", {"*": "served through wsgi.py"}, ["app-run"]),
+        # a file name that is not an identifier: Flask imports module 'my-site'
+        ("my-site", {"*": "served from my-site.py"}, []),
+        ("my-site:app", {"*": "served from my-site.py"}, []),
+        ("my-site.py", {"*": "served from my-site.py"}, []),
     ],
 )
 def test_every_spec_form_on_every_server(pytester: pytest.Pytester, examples: Path, spec: str,

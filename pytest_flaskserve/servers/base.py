@@ -99,6 +99,8 @@ class Launcher(ABC):
         ref = app.reference(call_syntax=call_syntax, call_arguments=call_arguments)
         if ref is not None:
             return ref, {}, ()
+        if not app.dotted_module:
+            why = f"{self.name}'s 'module:object' syntax is for identifiers, not {app.module!r}"
         return ("pytest_flaskserve._entry:app", self.entry_env(app),
                 (f"generated entry module for {app.describe()}: {why}",))
 

@@ -51,7 +51,7 @@ class Granian(Launcher):
             return LaunchPlan(argv=argv, env=self.entry_env(app), notes=(
                 f"coverage: {app.describe()} is served through pytest_flaskserve._traced_entry "
                 "so that requests on Granian's threads are measured",))
-        if app.is_factory and not (app.args or app.kwargs):
+        if app.is_factory and not (app.args or app.kwargs) and app.dotted_module:
             argv.append("--factory")
             target = f"{app.module}:{app.attr}"
         else:
@@ -60,8 +60,10 @@ class Granian(Launcher):
             if ref is None:
                 ref = "pytest_flaskserve._entry:app"
                 env = self.entry_env(app)
-                notes = (f"generated entry module for {app.describe()}: Granian's --factory "
-                         "calls the factory without arguments",)
+                notes = (f"generated entry module for {app.describe()}: " + (
+                    "Granian's --factory calls the factory without arguments"
+                    if app.dotted_module else
+                    f"Granian's 'module:object' syntax is for identifiers, not {app.module!r}"),)
             target = ref
         argv += list(opts.extra_args)
         argv.append(target)

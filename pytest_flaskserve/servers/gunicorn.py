@@ -42,7 +42,9 @@ class Gunicorn(Launcher):
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         opts = request.options
-        ref = request.app.reference(call_syntax=True, call_arguments=True)
+        # Gunicorn imports with importlib: a file name such as my-app is fine
+        ref = request.app.reference(call_syntax=True, call_arguments=True,
+                                    any_module_name=True)
         assert ref is not None
         argv = [
             request.python, "-m", "gunicorn",

@@ -27,7 +27,12 @@ class Waitress(Launcher):
         argv += list(opts.extra_args)
         env: dict[str, str] = {}
         notes: tuple[str, ...] = ()
-        if not app.is_factory:
+        if not app.dotted_module:
+            argv.append("pytest_flaskserve._entry:app")
+            env = self.entry_env(app)
+            notes = (f"generated entry module for {app.describe()}: Waitress's "
+                     f"'module:object' syntax rejects the module name {app.module!r}",)
+        elif not app.is_factory:
             argv.append(f"{app.module}:{app.attr}")
         elif not (app.args or app.kwargs):
             argv += ["--call", f"{app.module}:{app.attr}"]
