@@ -29,8 +29,9 @@ _FIXES = {
     "not_flask": "point the spec at the Flask() object or at a factory that returns one",
     "factory_arguments": "pass the arguments the factory expects, e.g. create_app('dev')",
     "factory_error": "fix the factory or pass arguments it accepts",
-    "multiple_apps": "name the app to serve",
-    "no_app": "name the app to serve",
+    # the messages of these two already name the fix ("name one, e.g. 'mod:a'")
+    "multiple_apps": "",
+    "no_app": "",
     "not_callable": "point the spec at the Flask() object or a factory function",
     "flask_missing": "pip install flask in this environment",
 }
@@ -76,7 +77,8 @@ def resolve_app(spec: AppSpec, timeout: float = 30.0) -> ResolvedApp:
         )
     if not data["ok"]:
         fix = _FIXES.get(data["kind"], "see the message")
-        raise UsageError(f"app spec {spec.raw!r} (from {spec.source}): {data['message']}; {fix}")
+        raise UsageError(f"app spec {spec.raw!r} (from {spec.source}): {data['message']}"
+                         + (f"; {fix}" if fix else ""))
     script, reason = script_entry(data["module"], data["module_file"], data["is_package"], spec.base_dir)
     resolved = ResolvedApp(
         spec=spec,
