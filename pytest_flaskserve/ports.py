@@ -19,14 +19,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def listening_ports(pids: Iterable[int]) -> set[int]:
-    """Every TCP port on which one of ``pids`` listens."""
+def listening_ports(procs: Iterable[object]) -> set[int]:
+    """Every TCP port on which one of ``procs`` (pids, or psutil handles from a listing
+    of the tree) listens. A handle whose process exited and whose pid now belongs to
+    another program is left out: psutil compares its start time."""
     import psutil
 
     ports: set[int] = set()
-    for pid in pids:
+    for item in procs:
         try:
-            conns = psutil.Process(pid).net_connections(kind="inet")
+            proc = item if isinstance(item, psutil.Process) else psutil.Process(item)  # type: ignore[arg-type]
+            conns = proc.net_connections(kind="inet")
+            if not proc.is_running():
+                continue
         except psutil.Error:
             continue
         ports.update(c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN and c.laddr)

@@ -48,6 +48,10 @@ class StopResult:
     already_exited: bool
 
 
+#: waits before retrying a fork that failed with EAGAIN (about 3 s in all)
+_FORK_RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
+
+
 class ManagedProcess:
     """One started command: its own session and process group, output in ``log_path``."""
 
@@ -74,16 +78,26 @@ class ManagedProcess:
         """Start the command; returns its pid. Raises OSError if it cannot be executed."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self._popen = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
+            for pause in (*_FORK_RETRY_PAUSES, None):
+                try:
+                    self._popen = subprocess.Popen(
+                        self.argv,
+                        cwd=self.cwd,
+                        env=self.env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        close_fds=True,
+                    )
+                    break
+                except BlockingIOError:
+                    # EAGAIN from fork: the machine is at its process limit for a moment
+                    # (seen with two suites and their servers on 2 cores); not our input.
+                    if pause is None:
+                        raise
+                    time.sleep(pause)
+        assert self._popen is not None
         _registry.add(self)
         return self._popen.pid
 
