@@ -28,6 +28,8 @@ _PORT_TAKEN = re.compile(
 _ANNOUNCE = re.compile(
     r"(?:Running on|Serving on|Listening at:|Listening on|bound to TCP address|listening on)"
     r"\s+(?:https?://)?\[?[\w.:-]*?\]?:(\d{2,5})\b")
+_NO_PACKAGE_MAIN = re.compile(
+    r"No module named ([\w.]+)\.__main__; '([\w.]+)' is a package and cannot be directly executed")
 _EXCEPTION = re.compile(r"^(\w+(?:\.\w+)*(?:Error|Exception|Exit)): (.*)$", re.M)
 
 
@@ -45,12 +47,34 @@ class Failure:
     timeout: float | None = None
     script_entry: bool = False
     runs_at_import: bool = False
+    #: processes of the server that had detached (daemonized) and were killed
+    detached: int = 0
 
 
 Rule = Callable[[Failure], "str | None"]
 
 
+def _no_package_main(f: Failure) -> str | None:
+    m = _NO_PACKAGE_MAIN.search(f.log)
+    if not m:
+        return None
+    return (f"package {m.group(2)!r} has no __main__.py, so `python -m {m.group(2)}` cannot "
+            "run it: add a __main__.py that calls app.run() to test that entry point, or "
+            "leave app-run out of the servers (it is skipped on its own unless named)")
+
+
+def _detached(f: Failure) -> str | None:
+    if not f.detached:
+        return None
+    return (f"the server detached itself and kept running after its launcher exited (daemon "
+            f"mode: Gunicorn's `daemon = True` in gunicorn.conf.py, uWSGI's --daemonize): "
+            f"{f.detached} such process(es) were killed; turn daemon mode off for tests "
+            "(a server must stay in the foreground under a supervisor)")
+
+
 def _missing_module(f: Failure) -> str | None:
+    if _NO_PACKAGE_MAIN.search(f.log):
+        return None
     m = _NO_MODULE.search(f.log)
     if not m:
         return None
@@ -144,12 +168,20 @@ def other_port(log: str, port: int) -> int | None:
 def _other_port(f: Failure) -> str | None:
     if "announced port" not in f.reason and "listens on port" not in f.reason:
         return None
+    if f.script_entry:
+        return ("the script serves on an address of its own: app-run moves Flask's app.run() "
+                "and Werkzeug's run_simple() to its port, and this script starts another "
+                "server (uvicorn, connexion, waitress.serve...) or binds a fixed port another "
+                "way; let the script read its port from the environment, or test the app "
+                "under a production server instead of app-run")
     return ("the script serves on an address of its own: the plugin moves app.run() and "
             "Werkzeug's run_simple() to its port, not other servers started by the script; "
             "call app.run() under `if __name__ == '__main__':`, or test that server by name")
 
 
 RULES: tuple[Rule, ...] = (
+    _detached,
+    _no_package_main,
     _runs_at_import,
     _other_port,
     _syntax_error,

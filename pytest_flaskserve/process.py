@@ -46,6 +46,9 @@ class StopResult:
     forced: bool
     seconds: float
     already_exited: bool
+    #: processes of this server that had left its session and process group (a
+    #: daemonizing server: Gunicorn's ``daemon = True``) and were killed by its marker
+    detached: tuple[int, ...] = ()
 
 
 #: waits before retrying a fork that failed with EAGAIN (about 3 s in all)
@@ -160,11 +163,16 @@ class ManagedProcess:
             # Whatever stayed in the group (workers, the reloader child) goes now.
             _killpg(popen.pid, signal.SIGKILL)
             _kill_survivors(snapshot)
+            # A leader that exited on its own may have daemonized (fork, setsid, fork):
+            # its server then runs outside the group and the snapshot, found only by the
+            # marker in its environment. Searched only then: it reads every process.
+            detached = sweep_owned(owner=self.owner) if already else []
             self.stop_result = StopResult(
                 returncode=popen.returncode,
                 forced=forced,
                 seconds=time.perf_counter() - t0,
                 already_exited=already,
+                detached=tuple(detached),
             )
             _registry.discard(self)
             return self.stop_result
@@ -190,8 +198,9 @@ def _kill_survivors(procs: Sequence[object]) -> None:
             pass
 
 
-def sweep_owned(token: str = SESSION_TOKEN) -> list[int]:
-    """Kill every process whose environment says this session started it.
+def sweep_owned(token: str = SESSION_TOKEN, *, owner: str | None = None) -> list[int]:
+    """Kill every process whose environment says this session (or, with ``owner``,
+    this one server) started it.
 
     The last line of defence for processes that escaped both the process group and the
     descendant snapshot. Returns the pids killed.
@@ -204,8 +213,9 @@ def sweep_owned(token: str = SESSION_TOKEN) -> list[int]:
         if p.pid == me:
             continue
         try:
-            owner = p.environ().get(OWNER_ENV, "")
-            if owner.startswith(token + ":") and p.status() != psutil.STATUS_ZOMBIE:
+            mark = p.environ().get(OWNER_ENV, "")
+            mine = mark == owner if owner is not None else mark.startswith(token + ":")
+            if mine and p.status() != psutil.STATUS_ZOMBIE:
                 p.kill()
                 killed.append(p.pid)
         except psutil.Error:
@@ -218,12 +228,14 @@ class _Registry:
 
     def __init__(self) -> None:
         self._live: dict[int, ManagedProcess] = {}
+        self.started = False  # anything was ever started (worth a final sweep)
         self._lock = threading.Lock()
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._watch_pipe: IO[bytes] | None = None
 
     def add(self, proc: ManagedProcess) -> None:
         with self._lock:
+            self.started = True
             self._live[proc.pid] = proc
             self._tell(f"+ {proc.pid}\n")
 
@@ -300,6 +312,8 @@ def stop_all(grace: float = 2.0) -> list[StopResult]:
     """Stop everything still running (end of session, Ctrl-C) and close the watchdog."""
     results = [p.stop(signal.SIGTERM, grace) for p in _registry.live()]
     _registry.close()
+    if _registry.started:
+        sweep_owned()  # anything that escaped its group and its server's own stop
     return results
 
 

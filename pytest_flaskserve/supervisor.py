@@ -488,6 +488,7 @@ def _startup_error(
         server=launcher.name, production=launcher.production, exit_code=code, reason=nr.reason,
         log=log, app_module=app.module, app_attr=app.attr, timeout=config.startup_timeout,
         script_entry=launcher.name == "app-run", runs_at_import=app.runs_at_import,
+        detached=len(stop.detached),
     )
     causes = diagnose.diagnose(failure)
     if code is not None:

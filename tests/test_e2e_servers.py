@@ -143,6 +143,49 @@ def test_missing_main_guard_skips_by_default_and_fails_when_asked_for(
     ])
 
 
+def test_package_without_main_fails_with_that_cause_when_asked_for(
+        pytester: pytest.Pytester, examples: Path) -> None:
+    """A package with no __main__.py: app-run is skipped unless named, then says why."""
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    pytester.path.joinpath("pkgnomain").mkdir()
+    pytester.path.joinpath("pkgnomain", "__init__.py").write_text(
+        "from flask import Flask\napp = Flask(__name__)\n")
+    result = pytester.runpytest_subprocess("--flask-app=pkgnomain", "--flask-servers=app-run")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*app-run failed to start 'pkgnomain'*",
+        "*cause: package 'pkgnomain' has no __main__.py, so `python -m pkgnomain` cannot run it*",
+    ])
+
+
+def test_daemonizing_server_is_killed_and_explained(pytester: pytest.Pytester,
+                                                    examples: Path) -> None:
+    """Gunicorn reads ./gunicorn.conf.py; with daemon = True its master leaves our session
+    and process group. It is found by its marker, killed, and the cause named."""
+    import psutil
+
+    from pytest_flaskserve.process import OWNER_ENV
+
+    pytester.path.joinpath("gunicorn.conf.py").write_text("daemon = True\n")
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn",
+                                           "-v")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*Gunicorn also reads */gunicorn.conf.py (its default config file)*",
+        "*gunicorn failed to start 'hello:app': exited with exit code 0*",
+        "*cause: the server detached itself and kept running after its launcher exited*",
+    ])
+    left = []
+    for p in psutil.process_iter():
+        try:
+            if OWNER_ENV in p.environ() and p.cwd() == str(pytester.path):
+                left.append(p.pid)
+        except psutil.Error:
+            continue
+    assert left == []
+
+
 def test_app_run_at_import_under_production_servers(pytester: pytest.Pytester,
                                                     examples: Path) -> None:
     pytester.makepyfile(test_inner="""

@@ -19,6 +19,7 @@ server being stopped has none worth waiting for.
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar
 
 from . import register
@@ -64,4 +65,9 @@ class Gunicorn(Launcher):
             argv.append("--reload")
         argv += list(opts.extra_args)
         argv.append(ref)
-        return LaunchPlan(argv=argv)
+        notes: tuple[str, ...] = ()
+        config = os.path.join(request.app.cwd, "gunicorn.conf.py")
+        if os.path.isfile(config) and not {"-c", "--config"} & set(opts.extra_args):
+            notes = (f"Gunicorn also reads {config} (its default config file): its settings "
+                     "apply, except the bind and the options above",)
+        return LaunchPlan(argv=argv, notes=notes)
