@@ -19,6 +19,14 @@ class UsageError(FlaskServeError):
     """
 
 
+class AppImportError(UsageError):
+    """The app's own code raised while it was imported or its factory called.
+
+    Unlike a malformed spec, this can depend on the environment the app is imported
+    with: a variable a test gives its servers (``flask_options(env=...)``) may fix it.
+    """
+
+
 class ServerStartupError(FlaskServeError):
     """A server exited, or never answered HTTP, before its deadline.
 

@@ -19,6 +19,7 @@ import pytest
 
 from . import markers, servers
 from .appspec import AppSpec, ResolvedApp, locate_module_file, parse_spec, script_entry
+from .dotenv_files import dotenv_env
 from .errors import ServerStartupError, UsageError
 from .options import Settings
 from .resolution import resolve_app
@@ -106,6 +107,9 @@ class Runtime:
     session_pool: Pool = field(default_factory=Pool)
     records: list[Record] = field(default_factory=list)
     collection_errors: list[str] = field(default_factory=list)
+    #: the named app failed in its own code at configure time, imported with pytest's
+    #: environment; reported once collection shows no test gives its servers more env
+    app_import_error: str | None = None
     prestarted: set[str] = field(default_factory=set)
     warm: Any = None  # a warm.WarmLauncher when --flask-warm is on
     warm_fallbacks: list[tuple[str, str]] = field(default_factory=list)
@@ -123,13 +127,18 @@ class Runtime:
             self.app_spec = parse_spec(self.settings.app, self.settings.app_base,
                                        source=self.settings.app_source)
             return self.app_spec
+        in_dotenv = dotenv_env(self.rootdir, {}).get("FLASK_APP")
         raise UsageError(
             "no Flask app to serve: pass --flask-app=module:app, set flask_app in the ini "
             "file, set FLASK_APP, or add @pytest.mark.flask_app('module:app')"
+            + (f" (FLASK_APP={in_dotenv} is in .flaskenv/.env, which the plugin reads only "
+               "with --flask-load-dotenv)" if in_dotenv else "")
         )
 
-    def resolve(self, spec: AppSpec) -> ResolvedApp:
-        return resolve_app(spec, timeout=self.settings.startup_timeout)
+    def resolve(self, spec: AppSpec, env: Mapping[str, str] | None = None) -> ResolvedApp:
+        if self.settings.load_dotenv:  # imported with what its servers will get
+            env = {**dotenv_env(spec.base_dir), **(env or {})}
+        return resolve_app(spec, timeout=self.settings.startup_timeout, env=env)
 
     def scope_for(self, node: Any) -> str:
         mark = node.get_closest_marker("flask_scope")
@@ -278,8 +287,8 @@ def flask_server(request: pytest.FixtureRequest, flask_server_name: str,
     error: str | None = None
     try:
         spec = rt.spec_for(node)
-        app = rt.resolve(spec)
         options = rt.options_for(node, flask_server_name)
+        app = rt.resolve(spec, dict(options.env))
         scope = rt.scope_for(node)
     except UsageError as exc:
         error = str(exc)
@@ -341,8 +350,8 @@ def _prestart_module(request: pytest.FixtureRequest, rt: Runtime) -> None:
             continue
         try:
             spec = rt.spec_for(item)
-            app = rt.resolve(spec)
             options = rt.options_for(item, server)
+            app = rt.resolve(spec, dict(options.env))
             scope = rt.scope_for(item)
         except UsageError:
             continue
@@ -414,7 +423,7 @@ class ServerFactory:
             spec = self._rt.spec_for(self._node)
         else:
             spec = parse_spec(app, base_dir or self._rt.rootdir, source="flask_server_factory")
-        target = self._rt.resolve(spec) if resolve else unresolved(spec)
+        target = self._rt.resolve(spec, env) if resolve else unresolved(spec)
         options = ServerOptions(workers=workers, threads=threads, worker_class=worker_class,
                                 debug=debug, reload=reload, extra_args=tuple(args),
                                 env=tuple(sorted((env or {}).items())))

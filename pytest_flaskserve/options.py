@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dotenv_files import dotenv_env
 from .errors import UsageError
 
 SCOPES = ("session", "module", "function")
@@ -149,7 +150,8 @@ OPTIONS: tuple[Option, ...] = (
            "run the app in debug mode (flask run --debug, FLASK_DEBUG=1)", _bool,
            default="false", action="store_true", ini_type="bool"),
     Option("load_dotenv", "--flask-load-dotenv", "flask_load_dotenv", "FLASKSERVE_LOAD_DOTENV",
-           "let the dev servers load .env/.flaskenv (off: every server sees the same environment)",
+           "read .flaskenv/.env as flask run does (python-dotenv) and give the values to every "
+           "server and FLASK_APP to the plugin (off: no server reads them)",
            _bool, default="false", action="store_true", ini_type="bool"),
     Option("warm", "--flask-warm", "flask_warm", "FLASKSERVE_WARM",
            "start servers from a pre-warmed launcher process (Flask and the servers already "
@@ -255,6 +257,9 @@ def load_settings(
             app, app_source, app_base = str(ini_app), "ini flask_app", ini_dir
         elif env.get("FLASK_APP"):
             app, app_source, app_base = env["FLASK_APP"], "FLASK_APP", invocation_dir
+        elif values.get("load_dotenv") and dotenv_env(invocation_dir, env).get("FLASK_APP"):
+            app = dotenv_env(invocation_dir, env)["FLASK_APP"]
+            app_source, app_base = "FLASK_APP in .flaskenv/.env", invocation_dir
         else:
             app = default_app(rootdir)
             app_source, app_base = f"{app} in the rootdir (Flask's default)", rootdir

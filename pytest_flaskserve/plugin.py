@@ -16,7 +16,7 @@ import pytest
 
 from . import markers, process, servers
 from .appspec import default_spec, parse_spec
-from .errors import FlaskServeError, UsageError
+from .errors import AppImportError, FlaskServeError, UsageError
 from .fixtures import (  # noqa: F401  (fixtures are found in the plugin's namespace)
     HANDLES_KEY,
     RUNTIME_KEY,
@@ -87,7 +87,10 @@ def pytest_configure(config: pytest.Config) -> None:
         # test runs; the implicit wsgi.py/app.py default is resolved on first use.
         if settings.app and settings.sources["app"] != "default":
             rt.app_spec = parse_spec(settings.app, settings.app_base, source=settings.app_source)
-            rt.resolve(rt.app_spec)
+            try:
+                rt.resolve(rt.app_spec)
+            except AppImportError as exc:
+                rt.app_import_error = str(exc)  # unless a test's env= fixes it: see below
     except UsageError as exc:
         raise _usage(exc) from None
     config.stash[RUNTIME_KEY] = rt
@@ -198,6 +201,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     if rt.collection_errors:
         raise pytest.UsageError(f"pytest-flaskserve: {rt.collection_errors[0]}")
+    if rt.app_import_error is not None and not any(
+            env for item in items for mark in item.iter_markers("flask_options")
+            for env in [mark.kwargs.get("env")]):
+        # Nothing gives the servers other variables: the app fails the same way for every
+        # test, so it stays a usage error before any test runs.
+        raise pytest.UsageError(
+            f"pytest-flaskserve: {rt.app_import_error} (imported with pytest's environment; "
+            "a variable it needs can come from the shell, from .env with "
+            "--flask-load-dotenv, or from @pytest.mark.flask_options(env={...}))")
     for item in items:
         if SERVER_FIXTURE not in getattr(item, "fixturenames", ()):
             continue

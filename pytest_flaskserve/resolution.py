@@ -11,13 +11,14 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Mapping
 
 from ._child import last_line, read_answer
 from .appspec import AppSpec, ResolvedApp, script_entry
-from .errors import UsageError
+from .errors import AppImportError, UsageError
 from .process import run_captured
 
-_cache: dict[tuple[str, str], ResolvedApp] = {}
+_cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], ResolvedApp] = {}
 _lock = threading.Lock()
 
 _FIXES = {
@@ -37,13 +38,22 @@ _FIXES = {
 }
 
 
-def resolve_app(spec: AppSpec, timeout: float = 30.0) -> ResolvedApp:
+#: failures of the app's own code, which the environment it is imported with can change
+_ENV_SENSITIVE = frozenset({"import_error", "factory_error"})
+
+
+def resolve_app(spec: AppSpec, timeout: float = 30.0,
+                env: Mapping[str, str] | None = None) -> ResolvedApp:
     """Import the app in a child interpreter and return the concrete target.
 
-    Raises :class:`UsageError` (one line: the spec, what went wrong, the fix) when the
-    app cannot be loaded, or when its import does not finish within ``timeout`` seconds.
+    ``env``: variables the servers will get on top of pytest's environment (a factory's
+    or a marker's ``env=``), so an app that reads them at import (``from_envvar``)
+    resolves as it will be served. Raises :class:`UsageError` (one line: the spec, what
+    went wrong, the fix) when the app cannot be loaded, or when its import does not
+    finish within ``timeout`` seconds.
     """
-    key = (spec.raw, spec.base_dir)
+    extra = tuple(sorted((env or {}).items()))
+    key = (spec.raw, spec.base_dir, extra)
     with _lock:
         cached = _cache.get(key)
     if cached is not None:
@@ -55,11 +65,13 @@ def resolve_app(spec: AppSpec, timeout: float = 30.0) -> ResolvedApp:
         "is_call": spec.is_call,
         "arguments": repr((spec.args, dict(spec.kwargs))) if spec.is_call else None,
     }
-    env = {k: v for k, v in os.environ.items() if k not in ("WERKZEUG_RUN_MAIN", "WERKZEUG_SERVER_FD")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    child_env = {k: v for k, v in os.environ.items()
+                 if k not in ("WERKZEUG_RUN_MAIN", "WERKZEUG_SERVER_FD")}
+    child_env.update(extra)
+    child_env["PYTHONDONTWRITEBYTECODE"] = "1"
     result = run_captured(
         [sys.executable, "-m", "pytest_flaskserve._resolver", json.dumps(request)],
-        env=env, cwd=spec.base_dir, timeout=timeout,
+        env=child_env, cwd=spec.base_dir, timeout=timeout,
     )
     if result.timed_out:
         raise UsageError(
@@ -77,8 +89,9 @@ def resolve_app(spec: AppSpec, timeout: float = 30.0) -> ResolvedApp:
         )
     if not data["ok"]:
         fix = _FIXES.get(data["kind"], "see the message")
-        raise UsageError(f"app spec {spec.raw!r} (from {spec.source}): {data['message']}"
-                         + (f"; {fix}" if fix else ""))
+        error = AppImportError if data["kind"] in _ENV_SENSITIVE else UsageError
+        raise error(f"app spec {spec.raw!r} (from {spec.source}): {data['message']}"
+                    + (f"; {fix}" if fix else ""))
     script, reason = script_entry(data["module"], data["module_file"], data["is_package"], spec.base_dir)
     resolved = ResolvedApp(
         spec=spec,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import coverage_support, diagnose
 from .appspec import ResolvedApp
+from .dotenv_files import dotenv_env
 from .errors import ServerDiedError, ServerStartupError
 from .ports import free_port, listening_in, listening_ports
 from .process import ManagedProcess, StopResult, describe_exit
@@ -249,7 +250,10 @@ def server_env(
     env = {k: v for k, v in base.items()
            if k not in SCRUBBED_ENV and not k.startswith(_SCRUBBED_PREFIXES)}
     env["PYTHONUNBUFFERED"] = "1"
-    if not load_dotenv:
+    if load_dotenv:
+        # every server gets what flask run would read, not the dev servers alone
+        env.update(dotenv_env(app.cwd, base))
+    else:
         env["FLASK_SKIP_DOTENV"] = "1"
     if options.debug is not None:
         env["FLASK_DEBUG"] = "1" if options.debug else "0"

@@ -292,3 +292,81 @@ def test_strict_markers_accepts_ours(pytester: pytest.Pytester, examples: Path) 
     result = pytester.runpytest_subprocess("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.flask_servers(*names)*",
                                  "@pytest.mark.flask_app(spec)*"])
+
+
+DOTENV_APP = """
+import os
+from flask import Flask
+
+app = Flask(__name__)
+app.config.from_envvar("ENVAPP_SETTINGS")  # needs the variable at import
+
+
+@app.get("/")
+def env():
+    return {k: os.environ.get(k) for k in ("GREETING", "FROM_FLASKENV", "SHARED")}
+
+
+if __name__ == "__main__":
+    app.run()
+"""
+
+
+def test_load_dotenv_gives_every_server_the_same_values(pytester: pytest.Pytester,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --flask-load-dotenv the files are read as flask run reads them (.env beats
+    .flaskenv, the shell beats both) and every server gets the result, FLASK_APP from
+    .flaskenv included; the app is resolved with them too (it needs one at import)."""
+    pytester.makepyfile(dotapp=DOTENV_APP)
+    pytester.path.joinpath("settings.cfg").write_text("X = 1\n")
+    pytester.path.joinpath(".flaskenv").write_text(
+        "FLASK_APP=dotapp:app\nFROM_FLASKENV=yes\nSHARED=flaskenv\n"
+        "ENVAPP_SETTINGS=settings.cfg\n")
+    pytester.path.joinpath(".env").write_text("GREETING=from-dotenv\nSHARED=dotenv\n")
+    pytester.makepyfile(test_inner="""
+        def test_env(flask_http):
+            assert flask_http.get("/").json() == {
+                "GREETING": "from-shell", "FROM_FLASKENV": "yes", "SHARED": "dotenv"}
+    """)
+    monkeypatch.setenv("GREETING", "from-shell")
+    monkeypatch.delenv("FLASK_APP", raising=False)
+    servers_ = "flask-run,app-run,gunicorn,waitress,uwsgi"
+    result = pytester.runpytest_subprocess("--flask-load-dotenv", f"--flask-servers={servers_}",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["flaskserve: app dotapp:app (from FLASK_APP in .flaskenv/.env)"])
+
+    # off (the default): no server reads the files, and the missing app says where it is
+    result = pytester.runpytest_subprocess("--flask-servers=waitress", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*FLASK_APP=dotapp:app is in .flaskenv/.env, which the plugin "
+                                 "reads only with --flask-load-dotenv*"])
+
+
+def test_marker_env_reaches_the_import_of_the_app(pytester: pytest.Pytester) -> None:
+    """An app that needs a variable at import resolves with the env= its test gives the
+    servers; with no test giving one it is a usage error that says where it can come from."""
+    pytester.makepyfile(dotapp=DOTENV_APP)
+    pytester.path.joinpath("settings.cfg").write_text("X = 1\n")
+    pytester.makepyfile(test_inner="""
+        import pytest
+
+        @pytest.mark.flask_options(env={"ENVAPP_SETTINGS": "settings.cfg", "GREETING": "m"})
+        def test_env(flask_http):
+            assert flask_http.get("/").json()["GREETING"] == "m"
+
+        def test_factory(flask_server_factory):
+            h = flask_server_factory("gunicorn", "dotapp:app",
+                                     env={"ENVAPP_SETTINGS": "settings.cfg"})
+            assert h.url
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=dotapp:app",
+                                           "--flask-servers=flask-run,gunicorn")
+    result.assert_outcomes(passed=3)  # test_env on two servers, test_factory once
+
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=dotapp:app", "--flask-servers=gunicorn")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*importing 'dotapp' raised RuntimeError: The environment "
+                                 "variable 'ENVAPP_SETTINGS' is not set*imported with pytest's "
+                                 "environment*flask_options(env=*"])
