@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import UsageError, hide_own_errors
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 #: Flask splits ``--app`` on the first colon that is not part of a Windows drive path.
 _SPLIT = re.compile(r":(?![\\/])")

@@ -6,6 +6,8 @@ They hold no pytest types, so the library can be used from scripts and benchmark
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FlaskServeError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -59,3 +61,11 @@ class ServerDiedError(FlaskServeError):
         super().__init__(message)
         self.server = server
         self.exit_code = exit_code
+
+
+def hide_own_errors(excinfo: Any) -> bool:
+    """pytest's ``__tracebackhide__`` hook, set as a global in the modules a test calls
+    into: a frame there is left out of a failure report when the error is one of ours
+    (its message already says what went wrong and what to do), and kept for any other
+    exception, so a bug of ours still shows where it happened."""
+    return bool(excinfo.errisinstance(FlaskServeError))

@@ -20,11 +20,13 @@ import pytest
 from . import markers, servers
 from .appspec import AppSpec, ResolvedApp, locate_module_file, parse_spec, script_entry
 from .dotenv_files import dotenv_env
-from .errors import ServerStartupError, UsageError
+from .errors import ServerStartupError, UsageError, hide_own_errors
 from .options import Settings
 from .resolution import resolve_app
 from .servers import ServerOptions
 from .supervisor import ServerHandle, StartConfig, start_server
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 HANDLES_KEY = pytest.StashKey[list[ServerHandle]]()
 

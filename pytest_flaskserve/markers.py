@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import UsageError
+from .errors import UsageError, hide_own_errors
 from .options import SCOPES
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 MARKERS = {
     "flask_servers": "flask_servers(*names): run this test only on these servers "

@@ -20,9 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import hide_own_errors
 from .supervisor import ServerHandle
 from .wire import Body, Exchange, send
 from .workers import PinError, RoundRobin, send_to
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 DEFAULT_IGNORED_HEADERS: tuple[str, ...] = (
     "Date", "Server", "Connection", "Keep-Alive", "Transfer-Encoding",

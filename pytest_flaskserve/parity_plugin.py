@@ -26,13 +26,15 @@ from typing import Any
 import pytest
 
 from . import servers
-from .errors import ServerStartupError, UsageError
+from .errors import ServerStartupError, UsageError, hide_own_errors
 from .fixtures import HANDLES_KEY, RUNTIME_KEY, Pool, Runtime
 from .matrix import Matrix, cell_of, has_content, render, run_dicts
 from .options import Option, _bool, _positive_int, add_options, lookup
 from .parity import DEFAULT_IGNORED_HEADERS, Parity
 from .smoke import DEFAULT_WORKERS, SMOKE_KEY, SmokeState, collect_items, make_plan
 from .supervisor import ServerHandle
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 
 def _patterns(name: str, raw: str | list[str]) -> tuple[str, ...]:

@@ -36,10 +36,12 @@ from pathlib import Path
 
 from . import diagnose, servers
 from .appspec import ResolvedApp, parse_spec, script_entry
-from .errors import FlaskServeError, UsageError
+from .errors import FlaskServeError, UsageError, hide_own_errors
 from .process import describe_exit
 from .servers import ServerOptions
 from .supervisor import ServerHandle, StartConfig, start_server
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 #: Werkzeug's reloader polls this often under the fixture (its default is 1 s).
 FAST_INTERVAL = 0.1

@@ -16,7 +16,7 @@ import pytest
 
 from . import servers
 from .appspec import ResolvedApp, parse_spec
-from .errors import UsageError
+from .errors import UsageError, hide_own_errors
 from .fixtures import HANDLES_KEY, Runtime
 from .reloader import (
     FAST_INTERVAL,
@@ -31,6 +31,8 @@ from .reloader import (
 )
 from .servers import ServerOptions
 from .supervisor import ServerHandle
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 

@@ -15,8 +15,10 @@ from collections.abc import Mapping
 
 from ._child import last_line, read_answer
 from .appspec import AppSpec, ResolvedApp, script_entry
-from .errors import AppImportError, UsageError
+from .errors import AppImportError, UsageError, hide_own_errors
 from .process import run_captured
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 _cache: dict[tuple[str, str, tuple[tuple[str, str], ...]], ResolvedApp] = {}
 _lock = threading.Lock()

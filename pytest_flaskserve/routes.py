@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 from ._child import last_line, read_answer
 from .appspec import ResolvedApp
-from .errors import UsageError
+from .errors import UsageError, hide_own_errors
 from .process import run_captured
 from .servers import ServerOptions
 from .supervisor import server_env
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 
 @dataclass(frozen=True)

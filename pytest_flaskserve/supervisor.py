@@ -26,11 +26,13 @@ from pathlib import Path
 from . import coverage_support, diagnose
 from .appspec import ResolvedApp
 from .dotenv_files import dotenv_env
-from .errors import ServerDiedError, ServerStartupError
+from .errors import ServerDiedError, ServerStartupError, hide_own_errors
 from .ports import free_port, listening_in, listening_ports
 from .process import ManagedProcess, StopResult, describe_exit
 from .readiness import NotReady, wait_until_serving
 from .servers import Launcher, LaunchRequest, ServerOptions
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 #: Variables that silently change how Flask and Werkzeug start: never inherited.
 SCRUBBED_ENV = ("FLASK_RUN_FROM_CLI", "WERKZEUG_RUN_MAIN", "WERKZEUG_SERVER_FD", "FLASK_APP",

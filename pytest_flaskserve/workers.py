@@ -30,8 +30,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import hide_own_errors
 from .supervisor import ServerHandle
 from .wire import Body, Exchange, send
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 
 @dataclass(frozen=True)

@@ -370,3 +370,25 @@ def test_marker_env_reaches_the_import_of_the_app(pytester: pytest.Pytester) -> 
     result.stderr.fnmatch_lines(["*importing 'dotapp' raised RuntimeError: The environment "
                                  "variable 'ENVAPP_SETTINGS' is not set*imported with pytest's "
                                  "environment*flask_options(env=*"])
+
+
+def test_our_errors_in_a_test_show_no_frames_of_ours(pytester: pytest.Pytester,
+                                                     examples: Path) -> None:
+    """A UsageError or ServerStartupError raised into a test by the factory reports the
+    test's line and our message, not the plugin's internals."""
+    pytester.makepyfile(test_inner="""
+        def test_bad_attr(flask_server_factory):
+            flask_server_factory("gunicorn", "hello:nope")
+
+        def test_broken_start(flask_server_factory):
+            flask_server_factory("waitress", "import_error:app", resolve=False)
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=hello:app")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "E *UsageError: app spec 'hello:nope' (from flask_server_factory): module 'hello' "
+        "has no attribute 'nope'*",
+        "E *ServerStartupError: waitress failed to start 'import_error:app'*",
+    ])
+    assert "pytest_flaskserve/" not in out, out

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from ..errors import UsageError
+from ..errors import UsageError, hide_own_errors
 from .base import Launcher, LaunchPlan, LaunchRequest, ServerOptions
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 _REGISTRY: dict[str, Launcher] = {}
 _L = TypeVar("_L", bound=type[Launcher])
