@@ -120,7 +120,9 @@ def resolve(request: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(app, flask.Flask):
         return _fail(
             "not_flask",
-            f"{module_name}:{attr} is a {type(app).__name__}, not a Flask application",
+            (f"{module_name}:{attr}() returned a {type(app).__name__}, not a Flask application"
+             if app is not obj else
+             f"{module_name}:{attr} is a {type(app).__name__}, not a Flask application"),
         )
     module_file = getattr(module, "__file__", None)
     return {

@@ -24,7 +24,7 @@ CASES = [
      "not a Python package"),
     ("two-apps", ["--flask-app=twoapps"], "", {}, {"twoapps.py": TWO_APPS}, "several Flask apps"),
     ("missing-attr", ["--flask-app=hello:nope"], "", {}, {}, "has no attribute 'nope'"),
-    ("not-flask", ["--flask-app=hello:index"], "", {}, {}, "is a str, not a Flask application"),
+    ("not-flask", ["--flask-app=hello:index"], "", {}, {}, "hello:index() returned a str, not a Flask application"),
     ("import-error", ["--flask-app=import_error"], "", {}, {}, "flask_extension_that_is_not_installed"),
     ("import-hangs", ["--flask-app=hangs:app", "--flask-startup-timeout=2"], "", {},
      {"hangs.py": HANGS}, "did not finish within 2 s"),
