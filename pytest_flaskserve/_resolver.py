@@ -94,11 +94,11 @@ def resolve(request: dict[str, Any]) -> dict[str, Any]:
         return _fail("attribute_missing", f"module {module_name!r} has no attribute {attr!r}")
 
     obj = getattr(module, attr)
-    if not is_factory and inspect.isfunction(obj):
-        is_factory = True  # Flask calls a plain function name: 'mod:create_app'
+    # Flask's find_app_by_string calls the attribute only when it is a function (with the
+    # arguments, if any): 'mod:create_app' is called, 'mod:app()' is the app itself and
+    # a callable instance is never called.
+    is_factory = inspect.isfunction(obj)
     if is_factory:
-        if not callable(obj):
-            return _fail("not_callable", f"{module_name}:{attr} is not callable")
         try:
             app = obj(*args, **kwargs)
         except TypeError as exc:

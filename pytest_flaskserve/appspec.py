@@ -169,12 +169,23 @@ def _parse_attribute(label: str, text: str) -> tuple[str, tuple[Any, ...], tuple
         try:
             args = tuple(ast.literal_eval(a) for a in expr.args)
             kwargs = tuple((str(kw.arg), ast.literal_eval(kw.value)) for kw in expr.keywords)
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            # TypeError: an unhashable key or set member, e.g. {[]: 1}
             raise UsageError(
                 f"{label}: factory arguments must be Python literals "
-                "(strings, numbers, True/False/None, lists, dicts); quote names, "
-                "e.g. create_app('dev')"
+                "(strings, numbers, True/False/None, lists, dicts with hashable keys); "
+                "quote names, e.g. create_app('dev')"
             ) from None
+        try:  # every server gets them as text: they must read back as the same values
+            same = ast.literal_eval(repr((args, kwargs))) == (args, kwargs)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            same = False
+        if not same:
+            raise UsageError(
+                f"{label}: the factory arguments do not survive being written out as "
+                "literals (a float such as 1e999 is inf, nan is not equal to itself); pass "
+                "a finite number or a string the factory converts"
+            )
         return expr.func.id, args, kwargs, True
     raise UsageError(f"{label}: {text!r} is not an attribute name or a call; {_HINT}")
 
@@ -257,6 +268,10 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
         attr, args, kwargs, is_call = _parse_attribute(label, attr_text)
 
     file: str | None = None
+    # Flask takes the real path of what is before the colon: 'hello.py/' is hello.py
+    as_written = module_part
+    if _looks_like_path(module_part) and module_part.rstrip("/" + os.sep):
+        module_part = module_part.rstrip("/" + os.sep)
     candidate = os.path.join(base, module_part)
     dotted = all(p.isidentifier() for p in module_part.split("."))
     # Flask turns every spec into a path first (prepare_import), so 'my-app' is the file
@@ -303,7 +318,9 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
                 "project directory, or install the project (pip install -e .)"
             )
     return AppSpec(
-        raw=text,
+        # what flask --app is given: the parts without the spaces around them, which
+        # Flask would take as part of the module name ('hello : app')
+        raw=as_written + (f":{attr_text.strip()}" if attr_text is not None else ""),
         source=source,
         base_dir=base,
         module=module,

@@ -21,7 +21,7 @@ from . import markers, servers
 from .appspec import AppSpec, ResolvedApp, locate_module_file, parse_spec, script_entry
 from .dotenv_files import dotenv_env
 from .errors import ServerStartupError, UsageError, hide_own_errors
-from .options import Settings
+from .options import MAX_COUNT, Settings
 from .resolution import resolve_app
 from .servers import ServerOptions
 from .supervisor import ServerHandle, StartConfig, start_server
@@ -365,13 +365,19 @@ def _prestart_module(request: pytest.FixtureRequest, rt: Runtime) -> None:
             wanted[key] = (pool, functools.partial(rt.start, server, app, options))
     if len(wanted) < 2:
         return
+    interrupted: BaseException | None = None
     with ThreadPoolExecutor(max_workers=min(len(wanted), 8)) as executor:
         futures = [executor.submit(pool.get, key, start) for key, (pool, start) in wanted.items()]
         for future in futures:
             try:
                 future.result()
-            except BaseException:  # noqa: BLE001 - cached in the pool, reported per test
+            except Exception:  # noqa: BLE001 - cached in the pool, reported per test
                 pass
+            except BaseException as exc:  # Ctrl-C: let the starts under way end (each is
+                interrupted = exc  # bounded by the startup timeout) so that every server
+                break  # they start is in a pool, and stopped, then stop the run
+    if interrupted is not None:
+        raise interrupted
 
 
 @pytest.fixture
@@ -421,6 +427,15 @@ class ServerFactory:
         Raises :class:`UsageError` for a bad spec or server name.
         """
         servers.get(server)  # an unknown name is a UsageError before anything starts
+        markers.check_arguments("flask_server_factory(args=...)", list(args)
+                                if isinstance(args, (list, tuple)) else args)
+        if env is not None:
+            markers.check_env("flask_server_factory(env=...)", env)
+        for key, value in (("workers", workers), ("threads", threads)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or not 1 <= value <= MAX_COUNT):
+                raise UsageError(f"flask_server_factory({key}={value!r}): use a whole number "
+                                 f"from 1 to {MAX_COUNT}")
         if app is None:
             spec = self._rt.spec_for(self._node)
         else:

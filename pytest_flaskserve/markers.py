@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import UsageError, hide_own_errors
-from .options import SCOPES
+from .options import MAX_COUNT, SCOPES
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -75,7 +75,13 @@ def servers_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[str, 
             flat.extend(s.strip() for s in n.split(",") if s.strip())
         else:
             raise UsageError(f"@pytest.mark.flask_servers: {n!r} is not a server name")
-    return tuple(flat)
+    for n in flat:
+        if not isinstance(n, str):
+            raise UsageError(f"@pytest.mark.flask_servers: {n!r} is not a server name")
+    if not flat:
+        raise UsageError("@pytest.mark.flask_servers() names no server; e.g. "
+                         "@pytest.mark.flask_servers('gunicorn', 'waitress')")
+    return tuple(dict.fromkeys(flat))  # a name given twice runs once
 
 
 def app_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
@@ -97,8 +103,10 @@ def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, A
     opts: dict[str, Any] = _call("flask_options", _options, args, kwargs)
     for key in ("workers", "threads"):
         v = opts[key]
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise UsageError(f"@pytest.mark.flask_options({key}={v!r}): use a whole number >= 1")
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)
+                              or not 1 <= v <= MAX_COUNT):
+            raise UsageError(f"@pytest.mark.flask_options({key}={v!r}): use a whole number "
+                             f"from 1 to {MAX_COUNT}")
     for key in ("debug", "reload"):
         v = opts[key]
         if v is not None and not isinstance(v, bool):
@@ -107,4 +115,34 @@ def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, A
     if isinstance(extra, str):
         raise UsageError("@pytest.mark.flask_options(extra_args=...): give a list of "
                          "arguments, or a dict of server name to list")
+    if isinstance(extra, Mapping):
+        for server, more in extra.items():
+            check_arguments(f"@pytest.mark.flask_options(extra_args={{{server!r}: ...}})", more)
+    elif extra is not None:
+        check_arguments("@pytest.mark.flask_options(extra_args=...)", extra)
+    if opts["worker_class"] is not None and not isinstance(opts["worker_class"], str):
+        raise UsageError(f"@pytest.mark.flask_options(worker_class={opts['worker_class']!r}): "
+                         "use a Gunicorn worker class name, e.g. 'gthread'")
+    if opts["env"] is not None:
+        check_env("@pytest.mark.flask_options(env=...)", opts["env"])
     return opts
+
+
+def check_arguments(where: str, args: object) -> None:
+    """Command-line arguments: a list of strings (a string would be split into letters)."""
+    if isinstance(args, str) or not isinstance(args, (list, tuple)) or not all(
+            isinstance(a, str) and "\0" not in a for a in args):
+        raise UsageError(f"{where}: {args!r} is not a list of strings; write each argument "
+                         "as one string, e.g. ['--timeout', '5']")
+
+
+def check_env(where: str, env: object) -> None:
+    """Environment variables: a dict of names (no '=', not empty) to string values."""
+    if not isinstance(env, Mapping):
+        raise UsageError(f"{where}: {env!r} is not a dict; e.g. env={{'SETTINGS': 'test.cfg'}}")
+    for name, value in env.items():
+        if not isinstance(name, str) or not name or "=" in name or "\0" in name:
+            raise UsageError(f"{where}: {name!r} is not an environment variable name")
+        if not isinstance(value, str) or "\0" in value:
+            raise UsageError(f"{where}: the value of {name} must be a string without NUL "
+                             f"bytes, not {value!r}; e.g. {{{name!r}: '1'}}")

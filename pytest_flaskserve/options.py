@@ -19,6 +19,8 @@ from .dotenv_files import dotenv_env
 from .errors import UsageError
 
 SCOPES = ("session", "module", "function")
+#: upper bound for worker and thread counts (each is a process or a thread on this machine)
+MAX_COUNT = 1024
 
 
 def _positive_float(name: str, raw: str) -> float:
@@ -40,6 +42,9 @@ def _positive_int(name: str, raw: str) -> int | None:
         raise UsageError(f"{name}={raw!r} is not a whole number; use e.g. {name}=2") from None
     if value < 1:
         raise UsageError(f"{name}={raw!r} must be 1 or more")
+    if value > MAX_COUNT:
+        raise UsageError(f"{name}={raw!r} is more than a test server can use; use at most "
+                         f"{MAX_COUNT}")
     return value
 
 
@@ -64,19 +69,39 @@ def _servers(name: str, raw: str) -> tuple[str, ...]:
     items = tuple(s.strip() for s in raw.replace(" ", ",").split(",") if s.strip())
     if not items:
         raise UsageError(f"{name}={raw!r} names no server; use e.g. {name}=gunicorn,waitress")
-    return items
+    return tuple(dict.fromkeys(items))  # a name given twice runs once
 
 
 def _path(name: str, raw: str) -> str:
     if not raw.startswith("/"):
         raise UsageError(f"{name}={raw!r} must be a URL path starting with '/', e.g. /health")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise UsageError(f"{name}={raw!r} contains a space or a control character; "
+                         "percent-encode it, e.g. /a%20b")
     return raw
 
 
 def _host(name: str, raw: str) -> str:
-    if not raw.strip():
+    """An address every server can bind: an IP literal, or a name resolved to its first
+    address here (Granian, for one, takes only IP literals)."""
+    import ipaddress
+    import socket
+
+    host = raw.strip().strip("[]")
+    if not host:
         raise UsageError(f"{name} is empty; use 127.0.0.1")
-    return raw.strip()
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        infos = []
+    if not infos:
+        raise UsageError(f"{name}={raw!r} is not an address of this machine; use 127.0.0.1 "
+                         "(or ::1, or 0.0.0.0 to listen on every interface)")
+    return str(infos[0][4][0])
 
 
 def _server_args(name: str, raw: str | list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -148,15 +173,15 @@ OPTIONS: tuple[Option, ...] = (
            _text, metavar="CLASS"),
     Option("debug", "--flask-debug", "flask_debug", "FLASKSERVE_DEBUG",
            "run the app in debug mode (flask run --debug, FLASK_DEBUG=1)", _bool,
-           default="false", action="store_true", ini_type="bool"),
+           default="false", action="store_true", ini_type="string"),
     Option("load_dotenv", "--flask-load-dotenv", "flask_load_dotenv", "FLASKSERVE_LOAD_DOTENV",
            "read .flaskenv/.env as flask run does (python-dotenv) and give the values to every "
            "server and FLASK_APP to the plugin (off: no server reads them)",
-           _bool, default="false", action="store_true", ini_type="bool"),
+           _bool, default="false", action="store_true", ini_type="string"),
     Option("warm", "--flask-warm", "flask_warm", "FLASKSERVE_WARM",
            "start servers from a pre-warmed launcher process (Flask and the servers already "
            "imported, never your app): ~20-30 ms starts instead of ~130-170 ms",
-           _bool, default="false", action="store_true", ini_type="bool"),
+           _bool, default="false", action="store_true", ini_type="string"),
     Option("server_args", "--flask-server-args", "flask_server_args", None,
            "extra arguments for one server, SERVER=ARGS (repeatable), e.g. 'gunicorn=--timeout 5'",
            _server_args, action="append", ini_type="linelist", metavar="SERVER=ARGS"),

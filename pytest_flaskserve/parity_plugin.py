@@ -51,16 +51,21 @@ def _headers(name: str, raw: str) -> tuple[str, ...]:
     return tuple(h.strip() for h in raw.replace(" ", ",").split(",") if h.strip())
 
 
-def _text(name: str, raw: str) -> str:
-    if not str(raw).strip():
+def _report_path(name: str, raw: str) -> str:
+    """Checked before the run, so a bad path is not found out after every test ran."""
+    raw = str(raw).strip()
+    if not raw:
         raise UsageError(f"{name} is empty; give a file path, e.g. {name}=flaskserve.json")
-    return str(raw).strip()
+    if os.path.isdir(raw) or raw.endswith(("/", os.sep)):
+        raise UsageError(f"{name}={raw!r} is a directory; give a file path, e.g. "
+                         f"{os.path.join(raw, 'flaskserve.json')}")
+    return raw
 
 
 OPTIONS: tuple[Option, ...] = (
     Option("smoke", "--flask-smoke", "flask_smoke", "FLASKSERVE_SMOKE",
            "run the built-in smoke suite on every selected server (no test files needed)",
-           _bool, default="false", action="store_true", ini_type="bool"),
+           _bool, default="false", action="store_true", ini_type="string"),
     Option("smoke_workers", "--flask-smoke-workers", "flask_smoke_workers",
            "FLASKSERVE_SMOKE_WORKERS",
            "worker processes the smoke suite gives multi-process servers (Gunicorn, uWSGI), "
@@ -77,7 +82,7 @@ OPTIONS: tuple[Option, ...] = (
            metavar="NAMES"),
     Option("report", "--flask-report", "flask_report", "FLASKSERVE_REPORT",
            "write the test-by-server matrix and server timings as JSON to PATH",
-           _text, metavar="PATH"),
+           _report_path, metavar="PATH"),
 )
 
 

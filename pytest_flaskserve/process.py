@@ -209,17 +209,24 @@ def sweep_owned(token: str = SESSION_TOKEN, *, owner: str | None = None) -> list
 
     killed: list[int] = []
     me = os.getpid()
-    for p in psutil.process_iter(["pid"]):
-        if p.pid == me:
-            continue
-        try:
-            mark = p.environ().get(OWNER_ENV, "")
-            mine = mark == owner if owner is not None else mark.startswith(token + ":")
-            if mine and p.status() != psutil.STATUS_ZOMBIE:
-                p.kill()
-                killed.append(p.pid)
-        except psutil.Error:
-            continue
+    # Again while a pass finds something: a process can fork between the listing and
+    # its kill (a daemon's master spawning its worker), and the child is not listed.
+    for _ in range(3):
+        found = False
+        for p in psutil.process_iter(["pid"]):
+            if p.pid == me:
+                continue
+            try:
+                mark = p.environ().get(OWNER_ENV, "")
+                mine = mark == owner if owner is not None else mark.startswith(token + ":")
+                if mine and p.status() != psutil.STATUS_ZOMBIE:
+                    p.kill()
+                    killed.append(p.pid)
+                    found = True
+            except psutil.Error:
+                continue
+        if not found:
+            break
     return killed
 
 

@@ -37,6 +37,12 @@ class LaunchRequest:
     options: ServerOptions
     python: str
 
+    @property
+    def address(self) -> str:
+        """``host:port``, with an IPv6 host in brackets (``[::1]:8000``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class LaunchPlan:

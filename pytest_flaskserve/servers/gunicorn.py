@@ -49,7 +49,7 @@ class Gunicorn(Launcher):
         assert ref is not None
         argv = [
             request.python, "-m", "gunicorn",
-            "--bind", f"{request.host}:{request.port}",
+            "--bind", request.address,
             "--workers", str(opts.workers or 1),
             # parallel instances would overwrite each other's ~/.gunicorn/gunicorn.ctl
             "--no-control-socket",

@@ -86,7 +86,7 @@ class UWSGI(Launcher):
         assert binary is not None
         argv = [
             binary,
-            "--http-socket", f"{request.host}:{request.port}",
+            "--http-socket", request.address,
             "--master", "--processes", str(opts.workers or 1),
             "--need-app", "--die-on-term", "--no-orphans",
             "--pythonpath", app.path_entry,
