@@ -100,7 +100,7 @@ class ServerHandle:
             return ""
 
     def log_tail(self, lines: int = 40) -> str:
-        return diagnose.tail(self.read_log(), lines)
+        return diagnose.tail(_read(self.log_path), lines)
 
     def wait_for_log(self, text: str | re.Pattern[str], timeout: float = 10.0, *, after: int = 0) -> str:
         """Wait until ``text`` (a substring or compiled regex) appears in the log.
@@ -441,11 +441,29 @@ def _listening_inodes(port: int) -> set[int]:
     return found
 
 
+#: a log bigger than this is read as its head and its tail (where servers announce
+#: themselves and where a failure ends); the middle is an app's own chatter
+_LOG_HEAD = 64 * 1024
+_LOG_TAIL = 448 * 1024
+
+
 def _read(path: Path) -> str:
+    """A server log for the checks and the diagnosis, bounded in memory: an app that
+    prints 100 MB at import must not cost 100 MB every 50 ms while we wait."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(0)
+            if size <= _LOG_HEAD + _LOG_TAIL:
+                data = f.read()
+            else:
+                head = f.read(_LOG_HEAD)
+                f.seek(size - _LOG_TAIL)
+                skipped = size - _LOG_HEAD - _LOG_TAIL
+                data = head + f"\n[... {skipped} bytes of the log left out ...]\n".encode() + f.read()
     except FileNotFoundError:
         return ""
+    return data.decode("utf-8", errors="replace")
 
 
 def _log_watch(proc: ManagedProcess, launcher: Launcher, port: int) -> Callable[[], str | None]:
