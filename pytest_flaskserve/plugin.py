@@ -181,8 +181,12 @@ def _check_item_markers(item: pytest.Item, rt: Runtime) -> None:
                                  f"{', '.join(repr(c[0]) for c in calls)}; keep one")
     app_mark = item.get_closest_marker("flask_app")
     if app_mark is not None:
-        parse_spec(markers.app_arg(app_mark.args, app_mark.kwargs), rt.rootdir,
-                   source="@pytest.mark.flask_app")
+        spec = parse_spec(markers.app_arg(app_mark.args, app_mark.kwargs), rt.rootdir,
+                          source="@pytest.mark.flask_app")
+        if SERVER_FIXTURE in getattr(item, "fixturenames", ()):
+            # imported now (once per spec and env) like --flask-app's, with the variables
+            # the test gives its servers: a wrong attribute is not found out at setup
+            rt.resolve(spec, dict(rt.options_for(item, "").env))
     scope_mark = item.get_closest_marker("flask_scope")
     if scope_mark is not None:
         markers.scope_arg(scope_mark.args, scope_mark.kwargs)

@@ -85,6 +85,10 @@ CASES = [
      {"test_m.py": "import pytest\n@pytest.mark.flask_options(extra_args=[1, 2])\n"
                    "def test_x(flask_url):\n    pass\n"},
      "is not a list of strings"),
+    ("marker-missing-attr", ["--flask-app=hello:app"], "", {},
+     {"test_m.py": "import pytest\n@pytest.mark.flask_app('hello:nope')\n"
+                   "def test_x(flask_url):\n    pass\n"},
+     "(from @pytest.mark.flask_app): module 'hello' has no attribute 'nope'"),
     ("marker-empty-servers", ["--flask-app=hello:app"], "", {},
      {"test_m.py": "import pytest\n@pytest.mark.flask_servers('')\n"
                    "def test_x(flask_url):\n    pass\n"},
