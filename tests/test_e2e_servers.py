@@ -254,3 +254,30 @@ def test_script_serving_on_its_own_port_fails_fast(pytester: pytest.Pytester,
                                  "it was given after *",
                                  "*cause: the script serves on an address of its own*"])
     assert "after 6" not in result.stdout.str()  # far from the 60 s deadline
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_ipv6_loopback_on_every_server(pytester: pytest.Pytester, examples: Path) -> None:
+    """--flask-host=::1: each server gets the address in its own syntax ([::1]:P where
+    host:port is one argument) and really listens there."""
+    pytester.makepyfile(test_inner="""
+        import socket
+
+        def test_v6(flask_server):
+            assert flask_server.url.startswith("http://[::1]:")
+            with socket.create_connection(("::1", flask_server.port), timeout=5):
+                pass
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-host=::1", "-v")
+    result.assert_outcomes(passed=len(ALL))
