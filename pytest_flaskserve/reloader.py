@@ -354,7 +354,7 @@ def copy_project(source: str | os.PathLike[str], dest: str | os.PathLike[str],
                 f"{src} holds more than {MAX_COPY_FILES} files (besides version control, "
                 "virtualenvs and caches); flask_reloader copies the app's import root: pass "
                 "ignore=['data', ...] to leave out what the app does not import")
-    shutil.copytree(src, dst, ignore=skip, symlinks=False, ignore_dangling_symlinks=True)
+    shutil.copytree(src, dst, ignore=skip, symlinks=True, ignore_dangling_symlinks=True)
     return dst
 
 
@@ -592,7 +592,7 @@ class ReloadingServer:
         """How many times the server has noticed a change and restarted so far."""
         if self._handle is None:
             return 0
-        return sum(1 for _ in self.profile.detected.finditer(self.read_log()))
+        return count_restarts(self.profile, self.read_log())
 
     @property
     def last(self) -> ReloadResult | None:
@@ -622,30 +622,49 @@ class ReloadingServer:
                              "relative to it (the user's own files are never edited)")
         return target
 
-    def _write(self, target: Path, data: bytes) -> None:
-        if target not in self._originals:
-            self._originals[target] = target.read_bytes() if target.exists() else None
+    def _pending_edit(self) -> _Pending:
         if self._pending is None:
             mark = len(self.read_log()) if self._handle is not None else 0
             self._pending = _Pending(started=time.monotonic(), mark=mark)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self._pending.temps[write_bumped(target, data)] = target
-        self._pending.files[target] = None
+        return self._pending
 
-    def edit(self, path: str | os.PathLike[str] | None, text: str) -> Path:
-        """Write ``text`` to ``path`` in the copy (created if missing); returns its path."""
+    def _write(self, target: Path, data: bytes) -> None:
+        if target not in self._originals:
+            self._originals[target] = target.read_bytes() if target.exists() else None
+        pending = self._pending_edit()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pending.temps[write_bumped(target, data)] = target
+        pending.files[target] = None
+
+    def edit(self, path: str | os.PathLike[str] | None, text: str | bytes) -> Path:
+        """Write ``text`` (or bytes) to ``path`` in the copy (created if missing);
+        returns its path."""
         target = self.file(path)
-        self._write(target, text.encode("utf-8"))
+        if target.is_dir():
+            raise UsageError(f"{target} is a directory in the copy; edit a file in it, e.g. "
+                             f"server.edit({os.path.join(str(path), 'x.py')!r}, ...)")
+        if not isinstance(text, (str, bytes)):
+            raise UsageError(f"edit() writes text or bytes, not {type(text).__name__}")
+        self._write(target, text.encode("utf-8") if isinstance(text, str) else text)
         return target
 
     def read(self, path: str | os.PathLike[str] | None = None) -> str:
-        return self.file(path).read_text(encoding="utf-8")
+        """The text of ``path`` in the copy; a clear error if it is missing or binary."""
+        target = self.file(path)
+        if not target.is_file():
+            raise UsageError(f"{target} is not a file of the copy at {self.root}; check the "
+                             "path (relative to the copy), or create it with edit()")
+        try:
+            return target.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{target} is not UTF-8 text; change it with edit(path, "
+                             "bytes)") from None
 
     def replace(self, path: str | os.PathLike[str] | None, old: str, new: str,
                 count: int = 1) -> Path:
         """Replace ``old`` by ``new`` (the first ``count`` times; -1 for all) in ``path``."""
         target = self.file(path)
-        text = target.read_text(encoding="utf-8")
+        text = self.read(target)
         if old not in text:
             raise UsageError(f"{old!r} does not occur in {target}; check the text to replace "
                              f"(read it with server.read({str(path)!r}))")
@@ -654,7 +673,7 @@ class ReloadingServer:
     def break_syntax(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Append an unclosed parenthesis: a SyntaxError wherever the file is compiled."""
         target = self.file(path)
-        text = target.read_text(encoding="utf-8")
+        text = self.read(target)
         if text and not text.endswith("\n"):
             text += "\n"
         return self.edit(target, text + SYNTAX_ERROR)
@@ -664,7 +683,7 @@ class ReloadingServer:
         """Make the file import a module that does not exist (ModuleNotFoundError)."""
         target = self.file(path)
         statement = f"import {module}  # missing module written by flask_reloader"
-        return self.edit(target, insert_statement(target.read_text(encoding="utf-8"), statement))
+        return self.edit(target, insert_statement(self.read(target), statement))
 
     def raise_at_import(self, path: str | os.PathLike[str] | None = None,
                         exception: str = "RuntimeError('raised at import by flask_reloader')"
@@ -672,7 +691,7 @@ class ReloadingServer:
         """Make the file raise ``exception`` (a Python expression) when it is imported."""
         target = self.file(path)
         statement = f"raise {exception}"
-        return self.edit(target, insert_statement(target.read_text(encoding="utf-8"), statement))
+        return self.edit(target, insert_statement(self.read(target), statement))
 
     def restore(self, path: str | os.PathLike[str] | None = None) -> list[Path]:
         """Put back the original content of ``path``, or of every edited file.
@@ -720,10 +739,15 @@ class ReloadingServer:
         and the handle then stops what is left of the tree (a reloader child can outlive
         its parent). Raises :class:`ReloadError` if no outcome comes within ``timeout``.
         """
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise UsageError(f"wait_for_reload/wait_for_outcome(timeout={timeout!r}): use a "
+                             "positive number of seconds")
         pending = self._pending
         if pending is None:
             raise UsageError("nothing was edited since the last outcome; edit the copy "
-                             "first (edit(), replace(), break_syntax(), restore())")
+                             "first (edit(), replace(), break_syntax(), or restore() of an "
+                             "edited file; restoring a file the edits created removes it, "
+                             "which is not waited for: a stat reloader never notices it)")
         handle = self.handle
         deadline = time.monotonic() + timeout
         detected: re.Match[str] | None = None
@@ -762,8 +786,10 @@ class ReloadingServer:
                     f"{self.server_name} did not {stage} within {timeout:g} s of the edit of "
                     f"{', '.join(str(p.relative_to(self.root)) for p in pending.files)}; "
                     f"it is still running (pid {handle.pid}): "
-                    + (hint or "check that the file is one the server watches, or raise "
-                       "the timeout")
+                    + (hint or ("check that the file is one the server watches, or raise "
+                                "the timeout" if detected is None else
+                                "it noticed the change but the new code never answered: "
+                                "it may block at import, or need a longer timeout"))
                     + f"\n{self._log_section()}",
                     server=self.server_name, exit_code=None, log_tail=self.log_tail())
             if detected is None and now >= next_nudge:
@@ -789,8 +815,10 @@ class ReloadingServer:
             found = self.profile.detected.search(self.read_log(), pending.mark)
             if found is not None:
                 line = found.group(0)
+                path = found.group("path")
                 raise ReloadError(
-                    f"{self.server_name} reloaded on an edit it should ignore: {line!r}",
+                    f"{self.server_name} reloaded on an edit of "
+                    f"{_edited_path(path, pending)} it should ignore: {line!r}",
                     server=self.server_name, exit_code=handle.exit_code,
                     log_tail=self.log_tail())
             if handle.exit_code is not None:
@@ -829,6 +857,20 @@ def _edited_path(logged: str, pending: _Pending) -> str:
     """The path a reloader named, with a rename's temporary source mapped to its target."""
     target = pending.temps.get(os.path.basename(logged))
     return str(target) if target is not None else logged
+
+
+def count_restarts(profile: ReloadProfile, log: str) -> int:
+    """Changes noticed that were followed by a restart. Werkzeug's watchdog reloader logs
+    one "Detected change" per file event (two edited files, or an edit and a touch, give
+    two lines for one restart), so a detection counts only when the restart line follows
+    it before the next detection."""
+    found = list(profile.detected.finditer(log))
+    count = 0
+    for i, match in enumerate(found):
+        end = found[i + 1].start() if i + 1 < len(found) else len(log)
+        if profile.restarted.search(log, match.end(), end) is not None:
+            count += 1
+    return count
 
 
 def watchdog_hint(log: str) -> str | None:

@@ -8,6 +8,7 @@ turns "this server or reloader type cannot reload here" into a skip with the rea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -35,6 +36,33 @@ from .supervisor import ServerHandle
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+#: below this a Werkzeug reloader polls so often that it takes a core to itself
+MIN_INTERVAL = 0.01
+
+
+def _check_reloader_arguments(interval: object, extra_files: object, exclude_patterns: object,
+                              startup_timeout: object) -> None:
+    """Bad values are usage errors here, not a server that crashes after a false SERVING
+    (a negative interval) or a string split into one path per character."""
+    if interval not in ("auto", None) and (
+            isinstance(interval, bool) or not isinstance(interval, (int, float))
+            or not math.isfinite(interval) or interval < MIN_INTERVAL):
+        raise UsageError(f"flask_reloader(interval={interval!r}): use a number of seconds of "
+                         f"at least {MIN_INTERVAL}, 'auto' (fast where the server allows it) "
+                         "or None (the server's own)")
+    for name, value in (("extra_files", extra_files), ("exclude_patterns", exclude_patterns)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set)) or \
+                not all(isinstance(v, str) for v in value):
+            raise UsageError(f"flask_reloader({name}={value!r}): give a list of strings, "
+                             f"e.g. {name}=[{value!r}]" if isinstance(value, str) else
+                             f"flask_reloader({name}={value!r}): give a list of strings")
+    if startup_timeout is not None and (
+            isinstance(startup_timeout, bool) or not isinstance(startup_timeout, (int, float))
+            or not math.isfinite(startup_timeout) or startup_timeout <= 0):
+        raise UsageError(f"flask_reloader(startup_timeout={startup_timeout!r}): use a positive "
+                         "number of seconds")
 
 
 class ReloaderFactory:
@@ -87,6 +115,7 @@ class ReloaderFactory:
             profile = profile_for(server)
         except ReloaderUnavailable as exc:
             pytest.skip(str(exc))
+        _check_reloader_arguments(interval, extra_files, exclude_patterns, startup_timeout)
         spec = (rt.spec_for(self._node) if app is None
                 else parse_spec(app, rt.rootdir, source="flask_reloader"))
         original = rt.resolve(spec)

@@ -419,3 +419,44 @@ def test_copy_refuses_a_data_directory(tmp_path: Path, monkeypatch: pytest.Monke
         copy_project(src, tmp_path / "dst")
     assert not (tmp_path / "dst").exists()
     assert MAX_COPY_FILES > 1000
+
+
+def test_bad_reloader_arguments_are_usage_errors(
+        flask_reloader: Callable[..., ReloadingServer]) -> None:
+    """A negative interval used to report SERVING for a server that then crashed; a
+    string for a list was split into one path per character."""
+    for kwargs, message in (
+            ({"interval": -1}, "interval=-1.*at least 0.01"),
+            ({"interval": "fast"}, "interval='fast'"),
+            ({"extra_files": "helpers.py"}, r"extra_files='helpers.py'.*\['helpers.py'\]"),
+            ({"exclude_patterns": "*/static/*"}, "exclude_patterns=.*list of strings"),
+            ({"startup_timeout": -1}, "startup_timeout=-1"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            flask_reloader("flask-run", APP, **kwargs)
+
+
+def test_edits_of_missing_directory_or_binary_files_say_so(
+        flask_reloader: Callable[..., ReloadingServer]) -> None:
+    server = flask_reloader("flask-run", APP, start=False)
+    with pytest.raises(UsageError, match="is not a file of the copy"):
+        server.replace("nope.py", "a", "b")
+    with pytest.raises(UsageError, match="is not a file of the copy"):
+        server.break_syntax("nope.py")
+    server.root.joinpath("pkgdir").mkdir()
+    with pytest.raises(UsageError, match="is a directory in the copy"):
+        server.edit("pkgdir", "x = 1\n")
+    server.edit("blob.bin", b"\xff\xfe\x00")
+    with pytest.raises(UsageError, match="is not UTF-8 text"):
+        server.break_syntax("blob.bin")
+
+
+def test_restarts_count_restarts_not_detection_lines(
+        flask_reloader: Callable[..., ReloadingServer]) -> None:
+    """Two files changed before waiting: one restart, whatever the reloader logs."""
+    server = flask_reloader("app-run", APP)
+    server.replace(None, '"v1"', '"v2"')
+    server.replace("helpers.py", "Hello", "Howdy")
+    result = server.wait_for_reload()
+    assert result.outcome is Outcome.SERVING
+    assert result.restarts == server.restarts == 1, server.read_log()
