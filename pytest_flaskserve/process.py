@@ -210,8 +210,9 @@ def sweep_owned(token: str = SESSION_TOKEN, *, owner: str | None = None) -> list
     killed: list[int] = []
     me = os.getpid()
     # Again while a pass finds something: a process can fork between the listing and
-    # its kill (a daemon's master spawning its worker), and the child is not listed.
-    for _ in range(3):
+    # its kill (a daemon's master spawning its worker; daemonizing's middle process,
+    # which forks and exits at once), and its child is not in that listing.
+    for _ in range(4):
         found = False
         for p in psutil.process_iter(["pid"]):
             if p.pid == me:
@@ -219,14 +220,16 @@ def sweep_owned(token: str = SESSION_TOKEN, *, owner: str | None = None) -> list
             try:
                 mark = p.environ().get(OWNER_ENV, "")
                 mine = mark == owner if owner is not None else mark.startswith(token + ":")
-                if mine and p.status() != psutil.STATUS_ZOMBIE:
-                    p.kill()
-                    killed.append(p.pid)
-                    found = True
+                if not mine or p.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                found = True  # even if it exits before the kill: it may have forked
+                p.kill()
+                killed.append(p.pid)
             except psutil.Error:
                 continue
         if not found:
             break
+        time.sleep(0.01)  # let a fork under way finish before the next listing
     return killed
 
 
