@@ -51,6 +51,9 @@ class StopResult:
     detached: tuple[int, ...] = ()
 
 
+#: how long the sweep after a leader's own exit looks for a daemon it may have forked
+_DAEMON_SETTLE = 0.15
+
 #: waits before retrying a fork that failed with EAGAIN (about 3 s in all)
 _FORK_RETRY_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
 
@@ -160,13 +163,14 @@ class ManagedProcess:
                     forced = True
                     _killpg(popen.pid, signal.SIGKILL)
                     popen.wait()
+            # A leader that exited on its own may be daemonizing (fork, setsid, fork): its
+            # children, still in the group or already out of it, are found by the marker
+            # in their environment (searched only then: it reads every process) and
+            # counted, so the failure can say so.
+            detached = sweep_owned(owner=self.owner, settle=_DAEMON_SETTLE) if already else []
             # Whatever stayed in the group (workers, the reloader child) goes now.
             _killpg(popen.pid, signal.SIGKILL)
             _kill_survivors(snapshot)
-            # A leader that exited on its own may have daemonized (fork, setsid, fork):
-            # its server then runs outside the group and the snapshot, found only by the
-            # marker in its environment. Searched only then: it reads every process.
-            detached = sweep_owned(owner=self.owner) if already else []
             self.stop_result = StopResult(
                 returncode=popen.returncode,
                 forced=forced,
@@ -198,21 +202,24 @@ def _kill_survivors(procs: Sequence[object]) -> None:
             pass
 
 
-def sweep_owned(token: str = SESSION_TOKEN, *, owner: str | None = None) -> list[int]:
+def sweep_owned(token: str = SESSION_TOKEN, *, owner: str | None = None,
+                settle: float = 0.0) -> list[int]:
     """Kill every process whose environment says this session (or, with ``owner``,
     this one server) started it.
 
     The last line of defence for processes that escaped both the process group and the
-    descendant snapshot. Returns the pids killed.
+    descendant snapshot. ``settle``: keep looking until that long has passed without a
+    find. A process can fork between a listing and its kill, or exit between the listing
+    and the read of its environment after forking (daemonizing's middle process does
+    both within a millisecond), and its child is in no listing made before. Returns the
+    pids killed.
     """
     import psutil
 
     killed: list[int] = []
     me = os.getpid()
-    # Again while a pass finds something: a process can fork between the listing and
-    # its kill (a daemon's master spawning its worker; daemonizing's middle process,
-    # which forks and exits at once), and its child is not in that listing.
-    for _ in range(4):
+    quiet_until = time.monotonic() + settle
+    for _ in range(50):
         found = False
         for p in psutil.process_iter(["pid"]):
             if p.pid == me:
@@ -227,9 +234,11 @@ def sweep_owned(token: str = SESSION_TOKEN, *, owner: str | None = None) -> list
                 killed.append(p.pid)
             except psutil.Error:
                 continue
-        if not found:
+        if found:
+            quiet_until = time.monotonic() + max(settle, 0.01)
+        elif time.monotonic() >= quiet_until:
             break
-        time.sleep(0.01)  # let a fork under way finish before the next listing
+        time.sleep(0.01)
     return killed
 
 

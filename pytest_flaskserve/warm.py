@@ -59,7 +59,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .process import OWNER_ENV, SESSION_TOKEN, ManagedProcess, StopResult, _registry, sweep_owned
+from .process import (
+    _DAEMON_SETTLE,
+    OWNER_ENV,
+    SESSION_TOKEN,
+    ManagedProcess,
+    StopResult,
+    _registry,
+    sweep_owned,
+)
 
 #: Imported by the zygote (those installed): what ``python -m flask run``, ``python
 #: app.py`` (``app.run()``), ``python -m gunicorn``, ``python -m waitress``, ``python -m
@@ -508,9 +516,10 @@ class WarmProcess(ManagedProcess):
                     forced = True
                     _killpg(self._pid, signal.SIGKILL)
                     code = self.wait(max(grace, 5.0))
+            detached = (sweep_owned(owner=self.owner, settle=_DAEMON_SETTLE)  # as in process.py
+                        if already else [])
             _killpg(self._pid, signal.SIGKILL)
             _kill_survivors(snapshot)
-            detached = sweep_owned(owner=self.owner) if already else []  # as in process.py
             self.stop_result = StopResult(returncode=code, forced=forced,
                                           seconds=time.perf_counter() - t0,
                                           already_exited=already, detached=tuple(detached))
