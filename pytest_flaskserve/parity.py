@@ -155,6 +155,10 @@ def compare(
     """The fields on which the servers' answers differ (empty when they agree)."""
     names = list(exchanges)
     diffs: list[Difference] = []
+    if names and all(exchanges[n].status is None for n in names):
+        # every server failing alike is not agreement: nothing was compared
+        return [Difference("no server answered",
+                           {n: exchanges[n].describe() for n in names})]
     if "status" in fields:
         values = {n: exchanges[n].describe() for n in names}
         # the code (or why there is none), not the reason phrase: that is the server's

@@ -13,6 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .wire import request_target
+
+#: bodies up to this size (with a Content-Length) are read to the end by a probe
+_READ_LIMIT = 1 << 20
+
 
 @dataclass(frozen=True)
 class Ready:
@@ -36,9 +41,14 @@ def probe(host: str, port: int, path: str, timeout: float) -> int | None:
     """One HTTP GET on a fresh connection: the status, or None if nothing answered."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"Connection": "close", "User-Agent": "pytest-flaskserve"})
+        conn.request("GET", request_target(path),
+                     headers={"Connection": "close", "User-Agent": "pytest-flaskserve"})
         response = conn.getresponse()
-        response.read()
+        # The status line is the answer. A small body of known length is read so the
+        # server finishes its write cleanly; a streamed or large one is not waited for
+        # (an endless stream on the ready path held the probe past every deadline).
+        if response.length is not None and response.length <= _READ_LIMIT:
+            response.read()
         return response.status
     except (TimeoutError, OSError, http.client.HTTPException):
         return None

@@ -68,6 +68,22 @@ class Exchange:
         return f"{text} (incomplete: {self.error})" if self.error else text
 
 
+#: characters a request target may carry as they are (RFC 3986 unreserved, sub-delims,
+#: ':', '@', '/', '?' and '%' so existing escapes and the query stay as written)
+_TARGET_SAFE = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?%")
+
+
+def request_target(path: str) -> str:
+    """``path`` as it goes on the request line: non-ASCII (UTF-8), spaces and other
+    characters HTTP does not allow there percent-encoded, as a browser or ``requests``
+    would send ``/café`` (``/caf%C3%A9``); what is already encoded stays as written."""
+    if all(c in _TARGET_SAFE for c in path):
+        return path
+    return "".join(c if c in _TARGET_SAFE else
+                   "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in path)
+
+
 def _encode(body: Body) -> tuple[bytes | list[bytes] | None, bool]:
     """Bytes for a fixed-length body, or a list of chunks sent with chunked encoding."""
     if body is None:
@@ -98,6 +114,7 @@ def send(
     raises for network errors: they come back as :attr:`Exchange.error`.
     """
     method = method.upper()
+    path = request_target(path)
     merged = {**DEFAULT_HEADERS, **(headers or {})}
     if method == "HEAD" and connection is None:
         return _head(host, port, path, merged, timeout)
@@ -165,7 +182,7 @@ def _head(host: str, port: int, path: str, headers: Mapping[str, str], timeout: 
     """HEAD on a raw socket, read to the end, so bytes after the headers are seen."""
     t0 = time.monotonic()
     deadline = t0 + timeout
-    lines = [f"HEAD {path} HTTP/1.1", f"Host: {host}:{port}"]
+    lines = [f"HEAD {request_target(path)} HTTP/1.1", f"Host: {host}:{port}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     raw = b""
     error: str | None = None

@@ -213,3 +213,46 @@ def test_compare_and_table() -> None:
     assert lines[1].split() == ["flask-run", "|", "gunicorn", "|", "uwsgi"]
     # clipped cells are repeated in full below the table
     assert "  status on uwsgi: no response (connection closed by the server)" in lines
+
+
+UNICODE_AND_STREAM = '''
+import time
+from flask import Flask, Response
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def endless():  # the ready path streams forever: status and headers are the answer
+    def gen():
+        while True:
+            yield b"."
+            time.sleep(0.2)
+    return Response(gen())
+
+
+@app.get("/café/<name>")
+def cafe(name):
+    return f"un café pour {name}"
+'''
+
+
+def test_streaming_ready_path_and_non_ascii_paths(pytester: pytest.Pytester) -> None:
+    """An endless stream on the ready path is ready at its status line (it held the
+    probe past every deadline); /café is sent percent-encoded, as a browser sends it."""
+    pytester.makepyfile(uapp=UNICODE_AND_STREAM)
+    pytester.makepyfile(test_inner="""
+        def test_cafe(flask_parity):
+            result = flask_parity.get("/café/zoé")
+            assert result.exchanges["waitress"].text == "un café pour zoé"
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=uapp:app", "--flask-startup-timeout=5",
+                                           "--flask-servers=flask-run,gunicorn,waitress,uwsgi")
+    result.assert_outcomes(passed=1)
+
+
+def test_servers_that_all_fail_do_not_agree() -> None:
+    down = {n: Exchange(method="GET", path="/", status=None, error="connection refused")
+            for n in ("flask-run", "gunicorn")}
+    diffs = compare(down, {n: "127.0.0.1:1" for n in down}, ignore_headers=())
+    assert [d.field for d in diffs] == ["no server answered"]
