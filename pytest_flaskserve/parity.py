@@ -105,7 +105,7 @@ class ParityResult:
         label_w = max(len(r[1]) for r in rows + [(" ", "", [])])
         widths = [min(_CELL, max([len(n)] + [len(r[2][i]) for r in rows])) for i, n in
                   enumerate(names)]
-        head = " " * (label_w + 3) + " | ".join(n.ljust(w) for n, w in zip(names, widths, strict=False))
+        head = " " * (label_w + 4) + " | ".join(n.ljust(w) for n, w in zip(names, widths, strict=False))
         lines.append(head.rstrip())
         for mark, label, cells in rows:
             shown = [_clip(c, w).ljust(w) for c, w in zip(cells, widths, strict=False)]

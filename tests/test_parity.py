@@ -256,3 +256,16 @@ def test_servers_that_all_fail_do_not_agree() -> None:
             for n in ("flask-run", "gunicorn")}
     diffs = compare(down, {n: "127.0.0.1:1" for n in down}, ignore_headers=())
     assert [d.field for d in diffs] == ["no server answered"]
+
+
+def test_table_header_lines_up_with_the_cells() -> None:
+    from pytest_flaskserve.parity import ParityResult
+
+    ex = {n: Exchange(method="GET", path="/", status=200, reason="OK", body=body)
+          for n, body in (("flask-run", b"2"), ("gunicorn", b"1"), ("uwsgi", b"1"))}
+    diffs = compare(ex, {n: "h:1" for n in ex}, ignore_headers=())
+    lines = ParityResult("GET", "/", ex, diffs, ("status", "body"), ()).table().splitlines()
+    head, status, body = lines[1], lines[2], lines[3]
+    assert head.index("flask-run") == status.index("200 OK") == body.index("2")
+    assert [i for i, c in enumerate(head) if c == "|"] == \
+        [i for i, c in enumerate(status) if c == "|"]
