@@ -25,8 +25,7 @@ class Cheroot(Launcher):
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app, opts = request.app, request.options
-        host = f"[{request.host}]" if ":" in request.host else request.host
-        argv = [request.python, "-m", "cheroot", "--bind", f"{host}:{request.port}"]
+        argv = [request.python, "-m", "cheroot", "--bind", request.address]
         if opts.threads:
             argv += ["--threads", str(opts.threads), "--max-threads", str(opts.threads)]
         argv += list(opts.extra_args)

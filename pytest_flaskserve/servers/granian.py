@@ -41,8 +41,6 @@ class Granian(Launcher):
         ]
         if opts.threads:
             argv += ["--blocking-threads", str(opts.threads)]
-        env: dict[str, str] = {}
-        notes: tuple[str, ...] = ()
         if coverage_support.measuring():
             # Granian runs requests on its own threads, which coverage does not trace.
             argv.append("--no-factory")
@@ -52,19 +50,10 @@ class Granian(Launcher):
                 f"coverage: {app.describe()} is served through pytest_flaskserve._traced_entry "
                 "so that requests on Granian's threads are measured",))
         if app.is_factory and not (app.args or app.kwargs) and app.dotted_module:
-            argv.append("--factory")
-            target = f"{app.module}:{app.attr}"
-        else:
-            argv.append("--no-factory")
-            ref = app.reference(call_syntax=False, call_arguments=False)
-            if ref is None:
-                ref = "pytest_flaskserve._entry:app"
-                env = self.entry_env(app)
-                notes = (f"generated entry module for {app.describe()}: " + (
-                    "Granian's --factory calls the factory without arguments"
-                    if app.dotted_module else
-                    f"Granian's 'module:object' syntax is for identifiers, not {app.module!r}"),)
-            target = ref
-        argv += list(opts.extra_args)
-        argv.append(target)
+            argv += ["--factory", *opts.extra_args, f"{app.module}:{app.attr}"]
+            return LaunchPlan(argv=argv)
+        ref, env, notes = self.target(app, call_syntax=False, call_arguments=False,
+                                      why="Granian's --factory calls the factory without "
+                                          "arguments")
+        argv += ["--no-factory", *opts.extra_args, ref]
         return LaunchPlan(argv=argv, env=env, notes=notes)

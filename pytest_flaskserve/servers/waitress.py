@@ -20,24 +20,14 @@ class Waitress(Launcher):
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app, opts = request.app, request.options
-        host = f"[{request.host}]" if ":" in request.host else request.host
-        argv = [request.python, "-m", "waitress", f"--listen={host}:{request.port}"]
+        argv = [request.python, "-m", "waitress", f"--listen={request.address}"]
         if opts.threads:
             argv.append(f"--threads={opts.threads}")
         argv += list(opts.extra_args)
-        env: dict[str, str] = {}
-        notes: tuple[str, ...] = ()
-        if not app.dotted_module:
-            argv.append("pytest_flaskserve._entry:app")
-            env = self.entry_env(app)
-            notes = (f"generated entry module for {app.describe()}: Waitress's "
-                     f"'module:object' syntax rejects the module name {app.module!r}",)
-        elif not app.is_factory:
-            argv.append(f"{app.module}:{app.attr}")
-        elif not (app.args or app.kwargs):
+        if app.is_factory and not (app.args or app.kwargs) and app.dotted_module:
             argv += ["--call", f"{app.module}:{app.attr}"]
-        else:
-            argv.append("pytest_flaskserve._entry:app")
-            env = self.entry_env(app)
-            notes = (f"generated entry module for {app.describe()}: Waitress's --call takes no arguments",)
+            return LaunchPlan(argv=argv)
+        ref, env, notes = self.target(app, call_syntax=False, call_arguments=False,
+                                      why="Waitress's --call takes no arguments")
+        argv.append(ref)
         return LaunchPlan(argv=argv, env=env, notes=notes)
