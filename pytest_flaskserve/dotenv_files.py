@@ -62,11 +62,3 @@ def _find(name: str, start: str) -> str | None:
         if parent == here:
             return None
         here = parent
-
-
-def available() -> bool:
-    try:
-        import dotenv  # noqa: F401
-    except ImportError:
-        return False
-    return True

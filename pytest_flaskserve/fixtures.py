@@ -21,7 +21,7 @@ from . import markers, servers
 from .appspec import AppSpec, ResolvedApp, locate_module_file, parse_spec, script_entry
 from .dotenv_files import dotenv_env
 from .errors import ServerStartupError, UsageError, hide_own_errors
-from .options import MAX_COUNT, Settings
+from .options import Settings
 from .resolution import resolve_app
 from .servers import ServerOptions
 from .supervisor import ServerHandle, StartConfig, start_server
@@ -432,10 +432,7 @@ class ServerFactory:
         if env is not None:
             markers.check_env("flask_server_factory(env=...)", env)
         for key, value in (("workers", workers), ("threads", threads)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                      or not 1 <= value <= MAX_COUNT):
-                raise UsageError(f"flask_server_factory({key}={value!r}): use a whole number "
-                                 f"from 1 to {MAX_COUNT}")
+            markers.check_count(f"flask_server_factory({key}={value!r})", value)
         if app is None:
             spec = self._rt.spec_for(self._node)
         else:

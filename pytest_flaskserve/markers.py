@@ -102,11 +102,7 @@ def scope_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
 def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     opts: dict[str, Any] = _call("flask_options", _options, args, kwargs)
     for key in ("workers", "threads"):
-        v = opts[key]
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool)
-                              or not 1 <= v <= MAX_COUNT):
-            raise UsageError(f"@pytest.mark.flask_options({key}={v!r}): use a whole number "
-                             f"from 1 to {MAX_COUNT}")
+        check_count(f"@pytest.mark.flask_options({key}={opts[key]!r})", opts[key])
     for key in ("debug", "reload"):
         v = opts[key]
         if v is not None and not isinstance(v, bool):
@@ -126,6 +122,13 @@ def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, A
     if opts["env"] is not None:
         check_env("@pytest.mark.flask_options(env=...)", opts["env"])
     return opts
+
+
+def check_count(where: str, value: object) -> None:
+    """A worker or thread count: None (the server's default) or a whole number in range."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or not 1 <= value <= MAX_COUNT):
+        raise UsageError(f"{where}: use a whole number from 1 to {MAX_COUNT}")
 
 
 def check_arguments(where: str, args: object) -> None:

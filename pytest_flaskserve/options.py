@@ -282,9 +282,9 @@ def load_settings(
             app, app_source, app_base = str(ini_app), "ini flask_app", ini_dir
         elif env.get("FLASK_APP"):
             app, app_source, app_base = env["FLASK_APP"], "FLASK_APP", invocation_dir
-        elif values.get("load_dotenv") and dotenv_env(invocation_dir, env).get("FLASK_APP"):
-            app = dotenv_env(invocation_dir, env)["FLASK_APP"]
-            app_source, app_base = "FLASK_APP in .flaskenv/.env", invocation_dir
+        elif values.get("load_dotenv") and (
+                in_dotenv := dotenv_env(invocation_dir, env).get("FLASK_APP")):
+            app, app_source, app_base = in_dotenv, "FLASK_APP in .flaskenv/.env", invocation_dir
         else:
             app = default_app(rootdir)
             app_source, app_base = f"{app} in the rootdir (Flask's default)", rootdir

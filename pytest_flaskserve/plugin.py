@@ -206,8 +206,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if rt.collection_errors:
         raise pytest.UsageError(f"pytest-flaskserve: {rt.collection_errors[0]}")
     if rt.app_import_error is not None and not any(
-            env for item in items for mark in item.iter_markers("flask_options")
-            for env in [mark.kwargs.get("env")]):
+            mark.kwargs.get("env") for item in items
+            for mark in item.iter_markers("flask_options")):
         # Nothing gives the servers other variables: the app fails the same way for every
         # test, so it stays a usage error before any test runs.
         raise pytest.UsageError(

@@ -53,11 +53,9 @@ def _check_reloader_arguments(interval: object, extra_files: object, exclude_pat
                          f"at least {MIN_INTERVAL}, 'auto' (fast where the server allows it) "
                          "or None (the server's own)")
     for name, value in (("extra_files", extra_files), ("exclude_patterns", exclude_patterns)):
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set)) or \
-                not all(isinstance(v, str) for v in value):
-            raise UsageError(f"flask_reloader({name}={value!r}): give a list of strings, "
-                             f"e.g. {name}=[{value!r}]" if isinstance(value, str) else
-                             f"flask_reloader({name}={value!r}): give a list of strings")
+        if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) for v in value):
+            example = f", e.g. {name}=[{value!r}]" if isinstance(value, str) else ""
+            raise UsageError(f"flask_reloader({name}={value!r}): give a list of strings{example}")
     if startup_timeout is not None and (
             isinstance(startup_timeout, bool) or not isinstance(startup_timeout, (int, float))
             or not math.isfinite(startup_timeout) or startup_timeout <= 0):

@@ -475,7 +475,7 @@ def _log_watch(proc: ManagedProcess, launcher: Launcher, port: int) -> Callable[
     """
     started = time.monotonic()
     state = {"next": 0.0, "next_sockets": started + 0.5}
-    mismatches: list[frozenset[int]] = []
+    last_wrong: set[int] = set()  # the other ports the previous socket check saw
 
     def check() -> str | None:
         now = time.monotonic()
@@ -495,8 +495,10 @@ def _log_watch(proc: ManagedProcess, launcher: Launcher, port: int) -> Callable[
             wrong = ports if ports and port not in ports else set()
             # Twice in a row: a pid listed as the tree's can exit and be reused by another
             # program between the listing and the socket read (pids wrap fast under load).
-            seen, mismatches[:] = list(mismatches), [frozenset(wrong)] if wrong else []
-            if wrong and seen and seen[0] & wrong:
+            confirmed = wrong & last_wrong
+            last_wrong.clear()
+            last_wrong.update(wrong)
+            if confirmed:
                 return (f"it listens on port {', '.join(map(str, sorted(wrong)))}, not the port "
                         f"{port} it was given")
         return None
