@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from . import markers, servers
+from . import markers, selection, servers
 from .appspec import AppSpec, ResolvedApp, locate_module_file, parse_spec, script_entry
 from .dotenv_files import dotenv_env
 from .errors import ServerStartupError, UsageError, hide_own_errors
@@ -142,11 +142,25 @@ class Runtime:
             env = {**dotenv_env(spec.base_dir), **(env or {})}
         return resolve_app(spec, timeout=self.settings.startup_timeout, env=env)
 
+    def resolve_for(self, node: Any) -> ResolvedApp:
+        """The app ``node`` runs, imported with the environment its servers get: the same
+        answer for parametrized tests, parity and smoke, wherever ``env=`` was given."""
+        return self.resolve(self.spec_for(node), dict(self.options_for(node, "").env))
+
+    def servers_for(self, node: Any) -> tuple[list[str], set[str]]:
+        """The servers ``node`` runs on, and which were chosen explicitly (see selection)."""
+        mark = node.get_closest_marker("flask_servers")
+        marked = markers.servers_arg(mark.args, mark.kwargs) if mark is not None else None
+        return selection.choose(marked, self.settings.servers)
+
     def scope_for(self, node: Any) -> str:
         mark = node.get_closest_marker("flask_scope")
         return markers.scope_arg(mark.args, mark.kwargs) if mark else self.settings.scope
 
-    def options_for(self, node: Any, server: str) -> ServerOptions:
+    def options_for(self, node: Any | None, server: str) -> ServerOptions:
+        """What ``server`` is started with for ``node``: the command-line and ini settings,
+        then its ``flask_options`` markers, nearest last. ``node=None`` gives the settings
+        alone (what the header shows before any test is collected)."""
         s = self.settings
         merged: dict[str, Any] = {
             "workers": s.workers, "threads": s.threads, "worker_class": s.worker_class,
@@ -154,7 +168,8 @@ class Runtime:
         }
         extra: list[str] = [a for name, args in s.server_args if name == server for a in args]
         env: dict[str, str] = {}
-        for mark in reversed(list(node.iter_markers("flask_options"))):
+        marks = list(node.iter_markers("flask_options")) if node is not None else []
+        for mark in reversed(marks):
             opts = markers.options_arg(mark.args, mark.kwargs)
             for k in ("workers", "threads", "worker_class", "debug", "reload"):
                 if opts[k] is not None:

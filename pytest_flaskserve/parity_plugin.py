@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from . import servers
+from . import selection, servers
 from .errors import ServerStartupError, UsageError, hide_own_errors
 from .fixtures import HANDLES_KEY, RUNTIME_KEY, Pool, Runtime
 from .matrix import Matrix, cell_of, has_content, render, run_dicts
@@ -244,22 +244,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 # -- flask_parity -------------------------------------------------------------------------
-def _parity_servers(rt: Runtime, node: Any) -> tuple[list[str], set[str]]:
-    """The servers a parity test compares: its flask_servers marker, --flask-servers, all."""
-    from . import markers
-
-    mark = node.get_closest_marker("flask_servers")
-    cli = rt.settings.servers
-    if mark is not None:
-        chosen = list(markers.servers_arg(mark.args, mark.kwargs))
-        for name in chosen:
-            servers.get(name)
-        return ([n for n in chosen if n in cli] if cli else chosen), set(chosen)
-    if cli:
-        return list(cli), set(cli)
-    return servers.default_names(), set()
-
-
 @pytest.fixture
 def flask_parity(request: pytest.FixtureRequest, _flaskserve_runtime: Runtime) -> Iterator[Parity]:
     """Send one request to every server and compare status, headers and body.
@@ -274,9 +258,9 @@ def flask_parity(request: pytest.FixtureRequest, _flaskserve_runtime: Runtime) -
     settings = request.config.stash[SETTINGS_KEY]
     try:
         spec = rt.spec_for(node)
-        app = rt.resolve(spec)
+        app = rt.resolve_for(node)
         scope = rt.scope_for(node)
-        names, explicit = _parity_servers(rt, node)
+        names, explicit = rt.servers_for(node)
     except UsageError as exc:
         pytest.fail(str(exc), pytrace=False)
     pool: Pool | None = None
@@ -288,8 +272,7 @@ def flask_parity(request: pytest.FixtureRequest, _flaskserve_runtime: Runtime) -
     left_out: list[str] = []
     wanted: list[tuple[str, Callable[[], ServerHandle]]] = []
     for name in names:
-        launcher = servers.get(name)
-        why = launcher.unavailable() or (None if name in explicit else launcher.unsupported(app))
+        why = selection.left_out_reason(name, app, explicit)
         if why:
             left_out.append(why)
             continue

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from . import markers, process, servers
+from . import markers, process, selection, servers
 from .appspec import default_spec, parse_spec
 from .errors import AppImportError, FlaskServeError, UsageError
 from .fixtures import (  # noqa: F401  (fixtures are found in the plugin's namespace)
@@ -113,22 +113,6 @@ def _stop_on_sigterm() -> None:
         pass
 
 
-def _selected(metafunc: pytest.Metafunc, rt: Runtime) -> tuple[list[str], set[str]]:
-    """Servers for this test, and which of them were chosen explicitly."""
-    mark = metafunc.definition.get_closest_marker("flask_servers")
-    cli = rt.settings.servers
-    if mark is not None:
-        chosen = list(markers.servers_arg(mark.args, mark.kwargs))
-        for name in chosen:
-            servers.get(name)
-        if cli:
-            chosen = [n for n in chosen if n in cli]
-        return chosen, set(chosen)
-    if cli:
-        return list(cli), set(cli)
-    return servers.default_names(), set()
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if SERVER_FIXTURE not in metafunc.fixturenames:
         return
@@ -136,11 +120,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if rt is None:
         return
     try:
-        names, explicit = _selected(metafunc, rt)
+        names, explicit = rt.servers_for(metafunc.definition)
         app = None
-        if "app-run" in names and "app-run" not in explicit:
-            try:
-                app = rt.resolve(rt.spec_for(metafunc.definition))
+        if any(name not in explicit and servers.get(name).needs_app_to_decide for name in names):
+            try:  # with the test's env=, so the skip does not depend on where env came from
+                app = rt.resolve_for(metafunc.definition)
             except UsageError:
                 app = None  # reported by the fixture, with the test
     except UsageError as exc:
@@ -152,12 +136,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     params = []
     for name in names:
-        launcher = servers.get(name)
-        reason = launcher.unavailable()
-        if reason is None and app is not None and name not in explicit:
-            why = launcher.unsupported(app)
-            if why:
-                reason = f"{name}: {why}"
+        reason = selection.left_out_reason(name, app, explicit)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(name, id=name, marks=marks))
     if not params:

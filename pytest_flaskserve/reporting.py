@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from . import servers
-from .servers import LaunchRequest, ServerOptions
+from .servers import LaunchRequest
 
 if TYPE_CHECKING:
     from .fixtures import Runtime
@@ -47,7 +47,8 @@ def header_lines(rt: Runtime, verbosity: int) -> list[str]:
             if launcher.unavailable() or launcher.unsupported(app_target):
                 continue
             plan = launcher.plan(LaunchRequest(app=app_target, host=s.host, port=0,
-                                               options=ServerOptions(), python=sys.executable))
+                                               options=rt.options_for(None, name),
+                                               python=sys.executable))
             cmd = shlex.join(plan.argv).replace(":0", ":{port}").replace("--port 0", "--port {port}")
             lines.append(f"  {name}: {cmd}")
             for note in plan.notes:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from . import servers
+from . import selection, servers
 from .appspec import ResolvedApp
 from .diagnose import DEV_SERVER_BANNER
 from .errors import ServerStartupError, UsageError
@@ -85,15 +85,10 @@ def make_plan(rt: Runtime, session: pytest.Session) -> SmokePlan:
         raise UsageError("--flask-smoke needs an app: pass --flask-app=module:app, set "
                          "flask_app in the ini file, or set FLASK_APP")
     app = rt.resolve(rt.spec_for(session))
-    explicit = bool(rt.settings.servers)
-    names = list(rt.settings.servers or servers.default_names())
+    names, explicit = selection.choose(None, rt.settings.servers)
     skip: dict[str, str] = {}
     for name in names:
-        launcher = servers.get(name)
-        why = launcher.unavailable()
-        if why is None and not explicit:
-            reason = launcher.unsupported(app)
-            why = f"{name}: {reason}" if reason else None
+        why = selection.left_out_reason(name, app, explicit)
         if why:
             skip[name] = why
     runnable = [n for n in names if n not in skip]

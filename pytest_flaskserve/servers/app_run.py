@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from ..appspec import ResolvedApp
+from ..errors import UsageError
 from . import register
 from .base import Launcher, LaunchPlan, LaunchRequest
 
@@ -27,6 +28,7 @@ class AppRun(Launcher):
     description = "python hello.py / python -m pkg (the script's own app.run())"
     production = False
     supports_reload = True
+    needs_app_to_decide = True
 
     def unsupported(self, app: ResolvedApp) -> str | None:
         return app.script_reason or None
@@ -34,7 +36,8 @@ class AppRun(Launcher):
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app = request.app
         if app.script is None:
-            raise ValueError(app.script_reason)
+            raise UsageError(f"app-run cannot start {app.spec.raw!r}: {app.script_reason}; "
+                             "choose a module or package with a source file")
         argv = [request.python, *app.script, *request.options.extra_args]
         conf = {"host": request.host, "port": request.port}
         pythonpath = os.pathsep.join([BOOT_DIR, app.path_entry])

@@ -89,6 +89,10 @@ class Launcher(ABC):
             return f"{self.name} is not installed in this environment ({self.install_hint})"
         return None
 
+    #: whether :meth:`unsupported` looks at the app, so choosing servers must import it
+    #: first (kept False where the answer never depends on the app: no import needed)
+    needs_app_to_decide = False
+
     def unsupported(self, app: ResolvedApp) -> str | None:
         """Why this app cannot run under this server at all (skip reason), or None."""
         return None

@@ -64,7 +64,8 @@ def exports_core_symbols(binary: str) -> bool:
 @register
 class UWSGI(Launcher):
     name = "uwsgi"
-    description = "uwsgi --http-socket HOST:PORT --master --need-app --module MODULE:APP"
+    description = ("uwsgi --http-socket HOST:PORT --add-header 'Connection: close' --master "
+                   "--need-app --module MODULE:APP")
     install_hint = "pip install 'pytest-flaskserve[uwsgi]' (compiles) or pip install pyuwsgi"
     exit_codes = {
         1: "uWSGI could not start (bad option, the address is in use, or Python failed)",
@@ -87,6 +88,12 @@ class UWSGI(Launcher):
         argv = [
             binary,
             "--http-socket", request.address,
+            # --http-socket serves one request per connection and closes it without saying
+            # so; a keep-alive client (requests' pool, a browser, a followed redirect) then
+            # writes its next request into a closed socket. Saying it makes the close honest.
+            # (--http11-socket keeps connections open, but then frames a streamed response
+            # without a length by nothing at all, so it is not used.)
+            "--add-header", "Connection: close",
             "--master", "--processes", str(opts.workers or 1),
             "--need-app", "--die-on-term", "--no-orphans",
             "--pythonpath", app.path_entry,

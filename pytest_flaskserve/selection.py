@@ -1,0 +1,47 @@
+"""Which servers a test runs on, and why one of them is left out.
+
+One home for the rule that parametrized tests, ``flask_parity`` and the smoke run share:
+a ``flask_servers`` marker narrows ``--flask-servers`` (or the default order); servers it
+or the command line names are *explicit* and run even where the app has no entry point for
+them; a missing server is skipped with its install command. No pytest here: callers pass
+the marker's server names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import servers
+from .appspec import ResolvedApp
+
+
+def choose(marked: Sequence[str] | None, cli: Sequence[str]) -> tuple[list[str], set[str]]:
+    """The servers to run, in order, and the set of those that were chosen explicitly.
+
+    ``marked`` is the ``flask_servers`` marker's list (None without a marker), ``cli`` is
+    ``--flask-servers`` (empty when not given). Every name is checked: an unknown one is a
+    :class:`~pytest_flaskserve.errors.UsageError`.
+    """
+    if marked is not None:
+        chosen = list(marked)
+        for name in chosen:
+            servers.get(name)
+        return ([n for n in chosen if n in cli] if cli else chosen), set(chosen)
+    if cli:
+        return list(cli), set(cli)
+    return servers.default_names(), set()
+
+
+def left_out_reason(name: str, app: ResolvedApp | None, explicit: set[str]) -> str | None:
+    """Why ``name`` cannot run this app (not installed, or no entry point for it), or None.
+
+    A server chosen explicitly is only left out when it is not installed: its failure to
+    serve the app is then a startup error with a diagnosis, not a silent skip.
+    """
+    launcher = servers.get(name)
+    why = launcher.unavailable()
+    if why is None and app is not None and name not in explicit:
+        unsupported = launcher.unsupported(app)
+        if unsupported:
+            why = f"{name}: {unsupported}"
+    return why
