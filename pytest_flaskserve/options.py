@@ -90,18 +90,26 @@ def _host(name: str, raw: str) -> str:
     host = raw.strip().strip("[]")
     if not host:
         raise UsageError(f"{name} is empty; use 127.0.0.1")
+    not_here = UsageError(f"{name}={raw!r} is not an address of this machine; use 127.0.0.1 "
+                          "(or ::1, or 0.0.0.0 to listen on every interface)")
     try:
-        return str(ipaddress.ip_address(host))
+        address = str(ipaddress.ip_address(host))
     except ValueError:
-        pass
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            infos = []
+        if not infos:
+            raise not_here from None
+        address = str(infos[0][4][0])
+    # one bind now says what every server would find out at each start
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        infos = []
-    if not infos:
-        raise UsageError(f"{name}={raw!r} is not an address of this machine; use 127.0.0.1 "
-                         "(or ::1, or 0.0.0.0 to listen on every interface)")
-    return str(infos[0][4][0])
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((address, 0))
+    except OSError:
+        raise not_here from None
+    return address
 
 
 def _server_args(name: str, raw: str | list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -118,7 +118,17 @@ def load_feature_settings(cli: Mapping[str, Any], ini: Callable[[str], Any],
         else:
             values[opt.dest] = opt.convert(source, raw)
     report = values.pop("report")
-    return FeatureSettings(report=Path(report_base, report) if report else None, **values)
+    path = Path(report_base, report) if report else None
+    if path is not None:
+        # checked now (missing directories are made at the end): found out after every
+        # test ran, the error was easy to miss
+        existing = path.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+            raise UsageError(f"--flask-report {path}: {existing} is not a writable directory, "
+                             "so the report cannot be written there; choose another path")
+    return FeatureSettings(report=path, **values)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
