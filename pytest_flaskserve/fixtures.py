@@ -448,6 +448,9 @@ class ServerFactory:
             markers.check_env("flask_server_factory(env=...)", env)
         for key, value in (("workers", workers), ("threads", threads)):
             markers.check_count(f"flask_server_factory({key}={value!r})", value)
+        if worker_class is not None:
+            servers.check_worker_class(f"flask_server_factory(worker_class={worker_class!r})",
+                                       worker_class)
         if app is None:
             spec = self._rt.spec_for(self._node)
         else:

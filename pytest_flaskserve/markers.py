@@ -119,6 +119,11 @@ def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, A
     if opts["worker_class"] is not None and not isinstance(opts["worker_class"], str):
         raise UsageError(f"@pytest.mark.flask_options(worker_class={opts['worker_class']!r}): "
                          "use a Gunicorn worker class name, e.g. 'gthread'")
+    if opts["worker_class"] is not None:
+        from . import servers
+
+        servers.check_worker_class(f"@pytest.mark.flask_options(worker_class={opts['worker_class']!r})",
+                                   opts["worker_class"])
     if opts["env"] is not None:
         check_env("@pytest.mark.flask_options(env=...)", opts["env"])
     return opts

@@ -135,6 +135,13 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _worker_class(name: str, raw: str) -> str:
+    from . import servers
+
+    servers.check_worker_class(f"{name}={raw!r}", raw)
+    return raw
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: where it is read from and how it is checked."""
@@ -178,7 +185,7 @@ OPTIONS: tuple[Option, ...] = (
            "threads per worker (Gunicorn, Waitress, uWSGI)", _positive_int, metavar="N"),
     Option("worker_class", "--flask-worker-class", "flask_worker_class",
            "FLASKSERVE_WORKER_CLASS", "Gunicorn worker class (sync, gthread, gevent...)",
-           _text, metavar="CLASS"),
+           _worker_class, metavar="CLASS"),
     Option("debug", "--flask-debug", "flask_debug", "FLASKSERVE_DEBUG",
            "run the app in debug mode (flask run --debug, FLASK_DEBUG=1)", _bool,
            default="false", action="store_true", ini_type="string"),

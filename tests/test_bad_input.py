@@ -81,6 +81,12 @@ CASES = [
      {"FLASKSERVE_REPORT": "hello.py/r.json"}, {}, "is not a writable directory"),
     ("host-not-here", ["--flask-app=hello:app", "--flask-host=8.8.8.8"], "", {}, {},
      "'8.8.8.8' is not an address of this machine"),
+    ("worker-class", ["--flask-app=hello:app", "--flask-worker-class=nosuch"], "", {}, {},
+     "Gunicorn has no worker class 'nosuch'"),
+    ("marker-worker-class", ["--flask-app=hello:app"], "", {},
+     {"test_m.py": "import pytest\n@pytest.mark.flask_options(worker_class='nosuch')\n"
+                   "def test_x(flask_url):\n    pass\n"},
+     "worker_class='nosuch'): Gunicorn has no worker class"),
     ("ini-bool", ["--flask-app=hello:app"], "flask_debug = maybe", {}, {},
      "ini flask_debug='maybe' is not a boolean"),
     ("marker-env-not-str", ["--flask-app=hello:app"], "", {},

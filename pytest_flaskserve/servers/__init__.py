@@ -67,6 +67,16 @@ def default_names() -> list[str]:
     return [name for name, launcher in _REGISTRY.items() if launcher.default]
 
 
+def check_worker_class(where: str, worker_class: str) -> None:
+    """A :class:`UsageError` naming ``where`` if a server that takes worker classes has no
+    ``worker_class`` (so a typo is found before any test runs, not at each start)."""
+    _load()
+    for launcher in _REGISTRY.values():
+        problem = launcher.worker_class_problem(worker_class)
+        if problem:
+            raise UsageError(f"{where}: {problem}")
+
+
 def get(name: str) -> Launcher:
     """The launcher called ``name``; a :class:`UsageError` that lists them otherwise."""
     _load()
@@ -78,5 +88,6 @@ def get(name: str) -> Launcher:
         ) from None
 
 
-__all__ = ["Launcher", "LaunchPlan", "LaunchRequest", "ServerOptions", "default_names", "get",
+__all__ = ["Launcher", "LaunchPlan", "LaunchRequest", "ServerOptions", "check_worker_class",
+           "default_names", "get",
            "names", "register"]

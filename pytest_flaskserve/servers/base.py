@@ -89,6 +89,11 @@ class Launcher(ABC):
             return f"{self.name} is not installed in this environment ({self.install_hint})"
         return None
 
+    def worker_class_problem(self, worker_class: str) -> str | None:
+        """Why this server cannot run ``worker_class`` (the fix included), or None; servers
+        without worker classes ignore the option and say nothing."""
+        return None
+
     #: whether :meth:`unsupported` looks at the app, so choosing servers must import it
     #: first (kept False where the answer never depends on the app: no import needed)
     needs_app_to_decide = False

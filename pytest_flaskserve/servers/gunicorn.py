@@ -41,6 +41,17 @@ class Gunicorn(Launcher):
     #: workers exit on the stop signal before the arbiter hears of it (module docstring)
     stop_children_first: ClassVar[bool] = True
 
+    #: the short names Gunicorn's own --worker-class table accepts (gunicorn/workers/__init__.py)
+    worker_classes: ClassVar[tuple[str, ...]] = ("sync", "eventlet", "gevent", "tornado", "gthread")
+
+    def worker_class_problem(self, worker_class: str) -> str | None:
+        # a dotted path (mypkg.workers.Custom) or an egg URI (egg:gunicorn#sync) is the
+        # user's own class: Gunicorn imports it and reports its own error
+        if worker_class in self.worker_classes or "." in worker_class or "#" in worker_class:
+            return None
+        return (f"Gunicorn has no worker class {worker_class!r}; use one of "
+                f"{', '.join(self.worker_classes)} or a dotted path such as mypkg.workers.MyWorker")
+
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         opts = request.options
         # Gunicorn imports with importlib: a file name such as my-app is fine
