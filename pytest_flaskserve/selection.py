@@ -15,7 +15,7 @@ from . import servers
 from .appspec import ResolvedApp
 
 
-def choose(marked: Sequence[str] | None, cli: Sequence[str]) -> tuple[list[str], set[str]]:
+def choose(marked: Sequence[str] | None, cli: Sequence[str] | None) -> tuple[list[str], set[str]]:
     """The servers to run, in order, and the set of those that were chosen explicitly.
 
     ``marked`` is the ``flask_servers`` marker's list (None without a marker), ``cli`` is
