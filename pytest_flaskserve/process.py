@@ -169,7 +169,7 @@ class ManagedProcess:
             # counted, so the failure can say so.
             detached = sweep_owned(owner=self.owner, settle=_DAEMON_SETTLE) if already else []
             # Whatever stayed in the group (workers, the reloader child) goes now.
-            _killpg(popen.pid, signal.SIGKILL)
+            kill_reaped_group(popen.pid, signal.SIGKILL)
             _kill_survivors(snapshot)
             self.stop_result = StopResult(
                 returncode=popen.returncode,
@@ -187,6 +187,24 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def kill_reaped_group(pgid: int, sig: int) -> None:
+    """Signal what is left of the group of a leader we have already reaped, never a
+    stranger. While a member lives, the kernel does not hand its group id out as a new pid,
+    so every member is ours; but once the group is empty the id is free, and a process
+    that now has that pid (and leads its own group) was started by someone else."""
+    if not os.path.exists(f"/proc/{pgid}"):
+        _killpg(pgid, sig)  # no process has the leader's pid: only our members can be left
+        return
+    import psutil
+
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != pgid and os.getpgid(proc.pid) == pgid:
+                proc.send_signal(sig)
+        except (OSError, psutil.Error):
+            pass
 
 
 def _kill_survivors(procs: Sequence[object]) -> None:
@@ -368,8 +386,9 @@ def run_captured(
             popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-        _killpg(popen.pid, signal.SIGKILL)
+            _killpg(popen.pid, signal.SIGKILL)  # the leader is alive: the group is ours
         popen.wait()
+        kill_reaped_group(popen.pid, signal.SIGKILL)
         # The answer is the last line; an app printing 100 MB at import must not cost
         # 100 MB here (measured: 45 -> 244 MB peak before this limit).
         size = out.seek(0, os.SEEK_END)

@@ -66,6 +66,7 @@ from .process import (
     ManagedProcess,
     StopResult,
     _registry,
+    kill_reaped_group,
     sweep_owned,
 )
 
@@ -518,7 +519,7 @@ class WarmProcess(ManagedProcess):
                     code = self.wait(max(grace, 5.0))
             detached = (sweep_owned(owner=self.owner, settle=_DAEMON_SETTLE)  # as in process.py
                         if already else [])
-            _killpg(self._pid, signal.SIGKILL)
+            kill_reaped_group(self._pid, signal.SIGKILL)  # the launcher reaped the leader
             _kill_survivors(snapshot)
             self.stop_result = StopResult(returncode=code, forced=forced,
                                           seconds=time.perf_counter() - t0,

@@ -107,3 +107,51 @@ def test_parity_honours_marker_env(pytester: pytest.Pytester) -> None:
     # shell or from the marker
     assert outcomes.get("skipped") == 1 and "has no `if __name__" in out, out
     assert "NEEDED missing" not in out
+
+
+def test_stop_never_signals_a_reused_pid(pytester: pytest.Pytester, examples: Path) -> None:
+    """A session server dies during test 1 and is reaped; its pid is then given to an
+    unrelated program leading its own group. Stopping the dead server at session end used
+    to killpg that pid, and the stranger died."""
+    stranger_file = pytester.path / "stranger.pid"
+    pytester.makepyfile(test_inner=f"""
+        import os, signal, subprocess, time
+
+        def test_1_server_dies(flask_server):
+            os.kill(flask_server.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while flask_server.is_running() and time.monotonic() < deadline:
+                time.sleep(0.02)  # is_running() reaps it
+            assert not flask_server.is_running()
+            with open("dead.pid", "w") as f:
+                f.write(str(flask_server.pid))
+
+        def test_2_pid_reused():
+            target = int(open("dead.pid").read())
+            for _ in range(200):
+                with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                    f.write(str(target - 1))
+                stranger = subprocess.Popen(["sleep", "60"], start_new_session=True,
+                                            env={{"PATH": os.environ["PATH"]}})
+                if stranger.pid == target:
+                    break
+                stranger.kill()
+                stranger.wait()
+            assert stranger.pid == target
+            with open({str(stranger_file)!r}, "w") as f:
+                f.write(str(stranger.pid))
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=flask-run",
+                                           "-p", "no:randomly")
+    pid = int(stranger_file.read_text())
+    import psutil
+
+    stranger = psutil.Process(pid)
+    try:
+        alive = stranger.is_running() and stranger.status() != psutil.STATUS_ZOMBIE
+    finally:
+        stranger.kill()
+    # test 1 fails by design: the plugin reports a server that died during a test
+    result.assert_outcomes(passed=1, failed=1)
+    assert "died during" in result.stdout.str()
+    assert alive, "the plugin killed a process it did not start"
