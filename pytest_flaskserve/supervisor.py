@@ -7,6 +7,7 @@ port retry, diagnosis and teardown.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -158,6 +159,11 @@ class ServerHandle:
             if self.stop_result is None and not result.already_exited:
                 result = dataclasses.replace(result, seconds=time.perf_counter() - t0)
             self.stop_result = result
+        elif self._launcher.stop_leader_first and self._process.poll() is None:
+            # not reaped yet, so the pid is still our leader's
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._process.pid, sig)
+            self.stop_result = self._process.stop(0, grace)  # 0: wait, then kill the group
         else:
             self.stop_result = self._process.stop(sig, grace)
         return self.stop_result.returncode

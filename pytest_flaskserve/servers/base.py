@@ -71,6 +71,10 @@ class Launcher(ABC):
     #: a pre-fork master that kills workers it still counts once told to stop (Gunicorn):
     #: the supervisor lets the workers exit first, then tells the master
     stop_children_first: ClassVar[bool] = False
+    #: a main process that stops its own workers and counts one that exits first as a
+    #: crash (Granian exits 1): the stop signal goes to the main process alone, and the
+    #: group is killed only if it has not ended within the stop timeout
+    stop_leader_first: ClassVar[bool] = False
     #: part of the default set, which a test without a ``flask_servers`` marker (and a run
     #: without ``--flask-servers``) runs on. Variants of a server that is already in the set
     #: (other Gunicorn worker classes) say False: they multiply run time for little news,
