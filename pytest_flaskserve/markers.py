@@ -116,14 +116,14 @@ def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, A
             check_arguments(f"@pytest.mark.flask_options(extra_args={{{server!r}: ...}})", more)
     elif extra is not None:
         check_arguments("@pytest.mark.flask_options(extra_args=...)", extra)
-    if opts["worker_class"] is not None and not isinstance(opts["worker_class"], str):
-        raise UsageError(f"@pytest.mark.flask_options(worker_class={opts['worker_class']!r}): "
-                         "use a Gunicorn worker class name, e.g. 'gthread'")
-    if opts["worker_class"] is not None:
+    worker_class = opts["worker_class"]
+    if worker_class is not None:
+        where = f"@pytest.mark.flask_options(worker_class={worker_class!r})"
+        if not isinstance(worker_class, str):
+            raise UsageError(f"{where}: use a Gunicorn worker class name, e.g. 'gthread'")
         from . import servers
 
-        servers.check_worker_class(f"@pytest.mark.flask_options(worker_class={opts['worker_class']!r})",
-                                   opts["worker_class"])
+        servers.check_worker_class(where, worker_class)
     if opts["env"] is not None:
         check_env("@pytest.mark.flask_options(env=...)", opts["env"])
     return opts

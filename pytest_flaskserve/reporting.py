@@ -7,7 +7,7 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from . import servers
+from . import selection, servers
 from .servers import LaunchRequest
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def header_lines(rt: Runtime, verbosity: int) -> list[str]:
     else:
         lines = ["flaskserve: no app configured (--flask-app, flask_app in the ini file, "
                  "FLASK_APP, or wsgi.py/app.py in the rootdir)"]
-    chosen = list(s.servers or servers.default_names())
+    chosen, _ = selection.choose(None, s.servers)
     parts = []
     for name in chosen:
         why = servers.get(name).unavailable()
@@ -43,9 +43,9 @@ def header_lines(rt: Runtime, verbosity: int) -> list[str]:
         lines.append(f"flaskserve: resolved to {app_target.describe()} "
                      f"(sys.path entry {app_target.path_entry})")
         for name in chosen:
+            if selection.left_out_reason(name, app_target, explicit=set()):
+                continue  # the header shows what runs; skipped servers are in the list above
             launcher = servers.get(name)
-            if launcher.unavailable() or launcher.unsupported(app_target):
-                continue
             plan = launcher.plan(LaunchRequest(app=app_target, host=s.host, port=0,
                                                options=rt.options_for(None, name),
                                                python=sys.executable))

@@ -19,7 +19,7 @@ def choose(marked: Sequence[str] | None, cli: Sequence[str] | None) -> tuple[lis
     """The servers to run, in order, and the set of those that were chosen explicitly.
 
     ``marked`` is the ``flask_servers`` marker's list (None without a marker), ``cli`` is
-    ``--flask-servers`` (empty when not given). Every name is checked: an unknown one is a
+    ``--flask-servers`` (None or empty when not given). Every name is checked: an unknown one is a
     :class:`~pytest_flaskserve.errors.UsageError`.
     """
     if marked is not None:
