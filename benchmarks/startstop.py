@@ -52,13 +52,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_flaskserve import servers, supervisor  # noqa: E402
+from pytest_flaskserve import servers  # noqa: E402
 from pytest_flaskserve.appspec import ResolvedApp, parse_spec  # noqa: E402
-from pytest_flaskserve.ports import free_port  # noqa: E402
-from pytest_flaskserve.process import OWNER_ENV, SESSION_TOKEN, stop_all  # noqa: E402
-from pytest_flaskserve.resolution import resolve_app  # noqa: E402
+from pytest_flaskserve.appspec.resolve import resolve_app  # noqa: E402
+from pytest_flaskserve.lifecycle import supervisor  # noqa: E402
+from pytest_flaskserve.lifecycle.ports import free_port  # noqa: E402
+from pytest_flaskserve.lifecycle.process import OWNER_ENV, SESSION_TOKEN, stop_all  # noqa: E402
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server  # noqa: E402
 from pytest_flaskserve.servers import ServerOptions  # noqa: E402
-from pytest_flaskserve.supervisor import ServerHandle, StartConfig, start_server  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DEPS = RESULTS / ".deps"
@@ -435,7 +436,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         co_project = None if args.no_co else make_collect_project(tmp)
         if not args.no_warm:
             try:
-                from pytest_flaskserve import warm as warm_mod
+                from pytest_flaskserve.warm import launcher as warm_mod
             except ImportError as exc:
                 print(f"warm mode not available: {exc}", file=sys.stderr)
             else:

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_flaskserve import servers  # noqa: E402
 from pytest_flaskserve.appspec import parse_spec  # noqa: E402
-from pytest_flaskserve.process import OWNER_ENV, SESSION_TOKEN, stop_all  # noqa: E402
-from pytest_flaskserve.resolution import resolve_app  # noqa: E402
+from pytest_flaskserve.appspec.resolve import resolve_app  # noqa: E402
+from pytest_flaskserve.lifecycle.process import OWNER_ENV, SESSION_TOKEN, stop_all  # noqa: E402
+from pytest_flaskserve.lifecycle.supervisor import StartConfig, start_server  # noqa: E402
 from pytest_flaskserve.servers import ServerOptions  # noqa: E402
-from pytest_flaskserve.supervisor import StartConfig, start_server  # noqa: E402
 
 
 def owned() -> int:

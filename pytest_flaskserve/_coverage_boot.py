@@ -20,7 +20,7 @@ import signal
 from types import ModuleType
 from typing import Any
 
-from pytest_flaskserve._after_import import after_import
+from pytest_flaskserve._child.after_import import after_import
 
 RELOADER_MODULE = "werkzeug._reloader"
 

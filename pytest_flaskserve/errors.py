@@ -13,6 +13,10 @@ class FlaskServeError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
+class FlaskServeWarning(UserWarning):
+    """Something about a server the user should know, that is not a test failure."""
+
+
 class UsageError(FlaskServeError):
     """Bad input from the user: a spec, option or marker argument.
 

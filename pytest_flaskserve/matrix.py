@@ -141,7 +141,7 @@ class Matrix:
 
 
 def smoke_order() -> list[str]:
-    from .smoke import CHECKS
+    from pytest_flaskserve.plugin.smoke import CHECKS
 
     return [c.name for c in CHECKS]
 

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_flaskserve import coverage_support, supervisor
+from pytest_flaskserve import coverage_support
+from pytest_flaskserve.lifecycle import supervisor
 from pytest_flaskserve.servers import ServerOptions
 
 pytest.importorskip("coverage", reason="coverage is not installed (pip install 'coverage>=7.10')")

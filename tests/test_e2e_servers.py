@@ -164,7 +164,7 @@ def test_daemonizing_server_is_killed_and_explained(pytester: pytest.Pytester,
     and process group. It is found by its marker, killed, and the cause named."""
     import psutil
 
-    from pytest_flaskserve.process import OWNER_ENV
+    from pytest_flaskserve.lifecycle.process import OWNER_ENV
 
     pytester.path.joinpath("gunicorn.conf.py").write_text("daemon = True\n")
     pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
@@ -235,7 +235,7 @@ def test_import_error_app_is_a_usage_error(pytester: pytest.Pytester, examples: 
 
 def test_script_serving_on_its_own_port_fails_fast(pytester: pytest.Pytester,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_flaskserve.ports import free_port
+    from pytest_flaskserve.lifecycle.ports import free_port
 
     monkeypatch.setenv("OWN_PORT", str(free_port()))
     pytester.makepyfile(own_server="""

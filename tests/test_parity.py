@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flaskserve.parity import ParityResult, compare
-from pytest_flaskserve.wire import Exchange
+from pytest_flaskserve.parity.compare import ParityResult, compare
+from pytest_flaskserve.parity.wire import Exchange
 
 AGREE = """
 import pytest
@@ -135,7 +135,7 @@ def test_divergences_fail_with_a_side_by_side_table(pytester: pytest.Pytester,
         "E *  worker pid * - * | [0-9]* | [0-9]*",
     ])
     # the traceback ends at the test's own line, not inside the plugin
-    assert "pytest_flaskserve/parity.py" not in out
+    assert "pytest_flaskserve/parity/" not in out
     # a request longer than --timeout: Gunicorn aborts the worker and answers 500
     result.stdout.fnmatch_lines([
         "E * flask_parity: GET /slow?seconds=2.5 answered differently*",
@@ -259,7 +259,7 @@ def test_servers_that_all_fail_do_not_agree() -> None:
 
 
 def test_table_header_lines_up_with_the_cells() -> None:
-    from pytest_flaskserve.parity import ParityResult
+    from pytest_flaskserve.parity.compare import ParityResult
 
     ex = {n: Exchange(method="GET", path="/", status=200, reason="OK", body=body)
           for n, body in (("flask-run", b"2"), ("gunicorn", b"1"), ("uwsgi", b"1"))}

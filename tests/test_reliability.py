@@ -131,8 +131,8 @@ def test_nothing_left_behind(pytester: pytest.Pytester, examples: Path, mode: st
 
 
 def test_stranger_on_the_port_is_never_taken_for_our_server(tmp_path: Path) -> None:
-    from pytest_flaskserve.ports import free_port, listening_in
-    from pytest_flaskserve.readiness import NotReady, wait_until_serving
+    from pytest_flaskserve.lifecycle.ports import free_port, listening_in
+    from pytest_flaskserve.lifecycle.readiness import NotReady, wait_until_serving
 
     port = free_port()
     stranger = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",

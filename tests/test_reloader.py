@@ -19,9 +19,10 @@ import psutil
 import pytest
 
 from pytest_flaskserve.appspec import parse_spec
+from pytest_flaskserve.appspec.resolve import resolve_app
 from pytest_flaskserve.errors import ServerStartupError, UsageError
+from pytest_flaskserve.lifecycle.supervisor import StartConfig
 from pytest_flaskserve.reloader import (
-    MAX_COPY_FILES,
     Outcome,
     ReloaderConfig,
     ReloadError,
@@ -35,9 +36,8 @@ from pytest_flaskserve.reloader import (
     render_reloader,
     write_bumped,
 )
-from pytest_flaskserve.resolution import resolve_app
+from pytest_flaskserve.reloader.server import MAX_COPY_FILES
 from pytest_flaskserve.servers import ServerOptions
-from pytest_flaskserve.supervisor import StartConfig
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
 APP = "example_apps/reloadable/app.py"  # app.run(debug=True) under __main__
@@ -410,7 +410,7 @@ def test_copy_leaves_out_virtualenvs_and_caches(tmp_path: Path) -> None:
 
 
 def test_copy_refuses_a_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pytest_flaskserve.reloader.MAX_COPY_FILES", 3)
+    monkeypatch.setattr("pytest_flaskserve.reloader.server.MAX_COPY_FILES", 3)
     src = tmp_path / "src"
     src.mkdir()
     for i in range(5):

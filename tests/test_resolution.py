@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pytest_flaskserve.appspec import parse_spec
+from pytest_flaskserve.appspec.resolve import resolve_app
 from pytest_flaskserve.errors import UsageError
-from pytest_flaskserve.resolution import resolve_app
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
 

@@ -20,9 +20,9 @@ import requests
 
 from pytest_flaskserve import servers
 from pytest_flaskserve.appspec import parse_spec
-from pytest_flaskserve.resolution import resolve_app
+from pytest_flaskserve.appspec.resolve import resolve_app
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
 from pytest_flaskserve.servers import ServerOptions
-from pytest_flaskserve.supervisor import ServerHandle, StartConfig, start_server
 
 #: The exit code each server's stop yields: Gunicorn's arbiter and uWSGI's master exit 0
 #: on their stop signal; the development server, Waitress and Cheroot keep SIGTERM's

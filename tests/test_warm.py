@@ -21,13 +21,14 @@ import psutil
 import pytest
 import requests
 
-from pytest_flaskserve import servers, supervisor
+from pytest_flaskserve import servers
 from pytest_flaskserve.appspec import parse_spec
+from pytest_flaskserve.appspec.resolve import resolve_app
 from pytest_flaskserve.errors import ServerStartupError
-from pytest_flaskserve.process import ManagedProcess
-from pytest_flaskserve.resolution import resolve_app
+from pytest_flaskserve.lifecycle import supervisor
+from pytest_flaskserve.lifecycle.process import ManagedProcess
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
 from pytest_flaskserve.servers import ServerOptions
-from pytest_flaskserve.supervisor import ServerHandle, StartConfig, start_server
 from pytest_flaskserve.warm import WarmLauncher, WarmProcess
 
 WARM = [n for n in ("flask-run", "app-run", "gunicorn", "waitress", "granian", "cheroot")
@@ -189,7 +190,7 @@ def test_warm_exit_codes_and_tracebacks_match_cold(
         if code == 1:
             cold_tail, warm_tail = (e.log_tail for e in errors)
             assert "RuntimeError: boom from the script" in warm_tail
-            assert "warm.py" not in warm_tail
+            assert "pytest_flaskserve/warm/" not in warm_tail
             assert _frames(warm_tail) == _frames(cold_tail)
 
 

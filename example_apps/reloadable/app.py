@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 from flask import Flask
-
 from helpers import greeting
 
 SETTINGS = json.loads((Path(__file__).parent / "settings.json").read_text(encoding="utf-8"))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from ..errors import UsageError, hide_own_errors
-from .base import Launcher, LaunchPlan, LaunchRequest, ServerOptions
+from pytest_flaskserve.errors import UsageError, hide_own_errors
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest, ServerOptions
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 

@@ -11,12 +11,12 @@ import json
 import os
 from pathlib import Path
 
-from ..appspec import ResolvedApp
-from ..errors import UsageError
-from . import register
-from .base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.appspec.grammar import ResolvedApp
+from pytest_flaskserve.errors import UsageError
+from pytest_flaskserve.servers import register
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
-BOOT_DIR = str(Path(__file__).resolve().parent.parent / "_boot")
+BOOT_DIR = str(Path(__file__).resolve().parent.parent / "_child" / "boot")
 #: JSON overrides of the Werkzeug reloader (interval, type, extra files, exclude patterns)
 #: that the boot ``sitecustomize`` applies to ``run_simple``; set through ServerOptions.env.
 RELOADER_ENV = "FLASKSERVE_RELOADER"

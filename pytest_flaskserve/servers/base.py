@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..appspec import ResolvedApp
+from pytest_flaskserve.appspec.grammar import ResolvedApp
 
 
 @dataclass(frozen=True)

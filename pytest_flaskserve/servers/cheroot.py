@@ -7,8 +7,8 @@ module. One process, a thread pool; SIGTERM ends it at once.
 
 from __future__ import annotations
 
-from . import register
-from .base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers import register
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register

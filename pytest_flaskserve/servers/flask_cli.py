@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from . import register
-from .base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers import register
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register
@@ -29,7 +29,7 @@ class FlaskRun(Launcher):
         env: dict[str, str] = {}
         if opts.reload:
             # Imported here: importing app_run at module level would register it first.
-            from .app_run import BOOT_DIR, RELOADER_ENV
+            from pytest_flaskserve.servers.app_run import BOOT_DIR, RELOADER_ENV
 
             if any(key == RELOADER_ENV for key, _ in opts.env):
                 # The reloader's interval and type have no CLI flag: the boot hook sets them.

@@ -12,9 +12,9 @@ reads ``GRANIAN_*`` environment variables, and a stray ``GRANIAN_FACTORY`` or
 
 from __future__ import annotations
 
-from .. import coverage_support
-from . import register
-from .base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve import coverage_support
+from pytest_flaskserve.servers import register
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register

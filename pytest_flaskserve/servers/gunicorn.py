@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
-from . import register
-from .base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers import register
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register

@@ -14,9 +14,9 @@ import importlib.util
 import signal
 from typing import ClassVar
 
-from . import register
-from .base import LaunchPlan, LaunchRequest
-from .gunicorn import Gunicorn
+from pytest_flaskserve.servers import register
+from pytest_flaskserve.servers.base import LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers.gunicorn import Gunicorn
 
 
 class _GunicornVariant(Gunicorn):

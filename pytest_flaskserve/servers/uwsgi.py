@@ -35,8 +35,8 @@ import signal
 import sys
 from pathlib import Path
 
-from . import register
-from .base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers import register
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
 
 def find_uwsgi() -> str | None:

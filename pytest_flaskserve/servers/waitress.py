@@ -6,8 +6,8 @@ with arguments goes through the generated entry module.
 
 from __future__ import annotations
 
-from . import register
-from .base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers import register
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
 
 @register

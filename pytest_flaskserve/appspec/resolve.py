@@ -13,10 +13,10 @@ import sys
 import threading
 from collections.abc import Mapping
 
-from ._child import last_line, read_answer
-from .appspec import AppSpec, ResolvedApp, script_entry
-from .errors import AppImportError, UsageError, hide_own_errors
-from .process import run_captured
+from pytest_flaskserve._child.protocol import last_line, read_answer
+from pytest_flaskserve.appspec.grammar import AppSpec, ResolvedApp, script_entry
+from pytest_flaskserve.errors import AppImportError, UsageError, hide_own_errors
+from pytest_flaskserve.lifecycle.process import run_captured
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -72,7 +72,7 @@ def resolve_app(spec: AppSpec, timeout: float = 30.0,
     child_env.update(extra)
     child_env["PYTHONDONTWRITEBYTECODE"] = "1"
     result = run_captured(
-        [sys.executable, "-m", "pytest_flaskserve._resolver", json.dumps(request)],
+        [sys.executable, "-m", "pytest_flaskserve._child.resolver", json.dumps(request)],
         env=child_env, cwd=spec.base_dir, timeout=timeout,
     )
     if result.timed_out:

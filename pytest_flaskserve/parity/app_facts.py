@@ -12,12 +12,12 @@ import os
 import sys
 from dataclasses import dataclass
 
-from ._child import last_line, read_answer
-from .appspec import ResolvedApp
-from .errors import UsageError, hide_own_errors
-from .process import run_captured
-from .servers import ServerOptions
-from .supervisor import server_env
+from pytest_flaskserve._child.protocol import last_line, read_answer
+from pytest_flaskserve.appspec.grammar import ResolvedApp
+from pytest_flaskserve.errors import UsageError, hide_own_errors
+from pytest_flaskserve.lifecycle.process import run_captured
+from pytest_flaskserve.lifecycle.supervisor import server_env
+from pytest_flaskserve.servers import ServerOptions
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -49,7 +49,7 @@ def read_facts(app: ResolvedApp, options: ServerOptions, *, load_dotenv: bool,
     env = server_env(dict(os.environ), app, options, {}, load_dotenv)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     request = {"path_entry": app.path_entry, "target": json.loads(app.entry_payload())}
-    result = run_captured([sys.executable, "-m", "pytest_flaskserve._routes", json.dumps(request)],
+    result = run_captured([sys.executable, "-m", "pytest_flaskserve._child.routes", json.dumps(request)],
                           env=env, cwd=app.cwd, timeout=timeout)
     if result.timed_out:
         raise UsageError(f"reading the URL map of {app.describe()} did not finish within "

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import servers
-from .appspec import ResolvedApp
+from pytest_flaskserve import servers
+from pytest_flaskserve.appspec.grammar import ResolvedApp
 
 
 def choose(marked: Sequence[str] | None, cli: Sequence[str] | None) -> tuple[list[str], set[str]]:

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from . import markers, process, selection, servers
-from .appspec import default_spec, parse_spec
-from .errors import AppImportError, FlaskServeError, UsageError
-from .fixtures import (  # noqa: F401  (fixtures are found in the plugin's namespace)
+from pytest_flaskserve import servers
+from pytest_flaskserve.appspec.grammar import default_spec, parse_spec
+from pytest_flaskserve.errors import AppImportError, FlaskServeError, UsageError
+from pytest_flaskserve.lifecycle import process
+from pytest_flaskserve.plugin import markers, selection
+from pytest_flaskserve.plugin.fixtures import (  # noqa: F401  (fixtures are found in the plugin's namespace)
     HANDLES_KEY,
     RUNTIME_KEY,
     Runtime,
@@ -30,14 +32,14 @@ from .fixtures import (  # noqa: F401  (fixtures are found in the plugin's names
     flask_url,
     runtime,
 )
-from .options import OPTIONS, add_options, load_settings
-from .reporting import header_lines, summary_lines
+from pytest_flaskserve.plugin.options import OPTIONS, add_options, load_settings
+from pytest_flaskserve.plugin.report import header_lines, summary_lines
 
 SERVER_FIXTURE = "flask_server_name"
 
 #: Feature plugins with their own fixtures and hooks, loaded with this one (and disabled
 #: with it by ``-p no:flaskserve``).
-pytest_plugins = ["pytest_flaskserve.reloader_plugin", "pytest_flaskserve.parity_plugin"]
+pytest_plugins = ["pytest_flaskserve.plugin.reloader", "pytest_flaskserve.plugin.parity"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -17,14 +17,26 @@ from typing import Any
 
 import pytest
 
-from . import markers, selection, servers
-from .appspec import AppSpec, ResolvedApp, locate_module_file, parse_spec, script_entry
-from .dotenv_files import dotenv_env
-from .errors import ServerStartupError, UsageError, hide_own_errors
-from .options import Settings
-from .resolution import resolve_app
-from .servers import ServerOptions
-from .supervisor import ServerHandle, StartConfig, start_server
+from pytest_flaskserve import servers
+from pytest_flaskserve.appspec.dotenv import dotenv_env
+from pytest_flaskserve.appspec.grammar import (
+    AppSpec,
+    ResolvedApp,
+    locate_module_file,
+    parse_spec,
+    script_entry,
+)
+from pytest_flaskserve.appspec.resolve import resolve_app
+from pytest_flaskserve.errors import (
+    FlaskServeWarning,
+    ServerStartupError,
+    UsageError,
+    hide_own_errors,
+)
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
+from pytest_flaskserve.plugin import markers, selection
+from pytest_flaskserve.plugin.options import Settings
+from pytest_flaskserve.servers import ServerOptions
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -199,7 +211,7 @@ class Runtime:
         """Start the warm launcher in the background: the first servers start cold while
         it preloads, later ones fork from it."""
         if self.settings.warm and self.warm is None:
-            from .warm import WarmLauncher
+            from pytest_flaskserve.warm.launcher import WarmLauncher
 
             self.warm = WarmLauncher(log_dir=self.log_dir)
             self.warm.start(wait=False)
@@ -251,10 +263,6 @@ def _fail(message: str) -> Any:
     """Fail the test with our report only (no traceback of ours, no chained exception)."""
     __tracebackhide__ = True
     pytest.fail(message, pytrace=False)
-
-
-class FlaskServeWarning(UserWarning):
-    """Something about a server the user should know, that is not a test failure."""
 
 
 def _warn_if_forced(handle: ServerHandle) -> None:
@@ -404,7 +412,7 @@ def flask_url(flask_server: ServerHandle) -> str:
 @pytest.fixture
 def flask_http(flask_server: ServerHandle) -> Iterator[Any]:
     """A ``requests.Session`` bound to the server: ``flask_http.get("/")``."""
-    from .client import BaseUrlSession
+    from pytest_flaskserve.client import BaseUrlSession
 
     with BaseUrlSession(flask_server.url) as session:
         yield session

@@ -25,14 +25,21 @@ from typing import Any
 
 import pytest
 
-from . import selection, servers
-from .errors import ServerStartupError, UsageError, hide_own_errors
-from .fixtures import HANDLES_KEY, RUNTIME_KEY, Pool, Runtime
-from .matrix import Matrix, cell_of, has_content, render, run_dicts
-from .options import Option, _bool, _positive_int, add_options, lookup
-from .parity import DEFAULT_IGNORED_HEADERS, Parity
-from .smoke import DEFAULT_WORKERS, SMOKE_KEY, SmokeState, collect_items, make_plan
-from .supervisor import ServerHandle
+from pytest_flaskserve import servers
+from pytest_flaskserve.errors import ServerStartupError, UsageError, hide_own_errors
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle
+from pytest_flaskserve.matrix import Matrix, cell_of, has_content, render, run_dicts
+from pytest_flaskserve.parity.compare import DEFAULT_IGNORED_HEADERS, Parity
+from pytest_flaskserve.plugin import selection
+from pytest_flaskserve.plugin.fixtures import HANDLES_KEY, RUNTIME_KEY, Pool, Runtime
+from pytest_flaskserve.plugin.options import Option, _bool, _positive_int, add_options, lookup
+from pytest_flaskserve.plugin.smoke import (
+    DEFAULT_WORKERS,
+    SMOKE_KEY,
+    SmokeState,
+    collect_items,
+    make_plan,
+)
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 

@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 
-from .errors import UsageError, hide_own_errors
+from pytest_flaskserve.errors import UsageError, hide_own_errors
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 

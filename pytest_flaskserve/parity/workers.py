@@ -30,9 +30,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import hide_own_errors
-from .supervisor import ServerHandle
-from .wire import Body, Exchange, send
+from pytest_flaskserve.errors import hide_own_errors
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle
+from pytest_flaskserve.parity.wire import Body, Exchange, send
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 

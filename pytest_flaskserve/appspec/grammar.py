@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError, hide_own_errors
+from pytest_flaskserve.errors import UsageError, hide_own_errors
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 

@@ -1,6 +1,6 @@
 """Watchdog: stops this session's servers when the pytest process dies without doing so.
 
-Run as ``python -m pytest_flaskserve._watchdog TOKEN`` with a pipe on stdin. Lines are
+Run as ``python -m pytest_flaskserve._child.watchdog TOKEN`` with a pipe on stdin. Lines are
 ``+ PID`` (a server started; its process group is PID), ``- PID`` (stopped) and ``bye``
 (clean end). End of input without ``bye`` means pytest is gone (SIGKILL, crash): every
 remaining group is killed and the processes carrying our owner token are swept.
@@ -38,7 +38,7 @@ def main() -> int:
             os.killpg(pgid, signal.SIGKILL)
         except OSError:
             pass
-    from pytest_flaskserve.process import sweep_owned
+    from pytest_flaskserve.lifecycle.process import sweep_owned
 
     sweep_owned(token)
     return 0

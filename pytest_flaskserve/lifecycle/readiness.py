@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .wire import request_target
+from pytest_flaskserve.parity.wire import request_target
 
 #: bodies up to this size (with a Content-Length) are read to the end by a probe
 _READ_LIMIT = 1 << 20

@@ -20,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import hide_own_errors
-from .supervisor import ServerHandle
-from .wire import Body, Exchange, send
-from .workers import PinError, RoundRobin, send_to
+from pytest_flaskserve.errors import hide_own_errors
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle
+from pytest_flaskserve.parity.wire import Body, Exchange, send
+from pytest_flaskserve.parity.workers import PinError, RoundRobin, send_to
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 

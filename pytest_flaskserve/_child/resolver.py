@@ -1,6 +1,6 @@
 """Child-process half of app resolution: import the user's app, apply Flask's rules.
 
-Run as ``python -m pytest_flaskserve._resolver REQUEST_JSON``; it answers through
+Run as ``python -m pytest_flaskserve._child.resolver REQUEST_JSON``; it answers through
 ``_child.answer`` (one marker line, whatever it found; the app may print around it). It uses only the standard library and Flask, never pytest.
 """
 
@@ -164,6 +164,6 @@ def _discover(module: Any, flask_cls: type) -> tuple[str, bool] | dict[str, Any]
 
 
 if __name__ == "__main__":
-    from pytest_flaskserve._child import answer
+    from pytest_flaskserve._child.protocol import answer
 
     answer(resolve)

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .process import (
+from pytest_flaskserve.lifecycle.process import (
     _DAEMON_SETTLE,
     OWNER_ENV,
     SESSION_TOKEN,
@@ -203,9 +203,9 @@ class WarmLauncher:
 
     def _spawn_zygote(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        package_root = str(Path(__file__).resolve().parent.parent)
+        package_root = str(Path(__file__).resolve().parents[2])
         code = (f"import sys; sys.path.insert(0, {package_root!r})\n"
-                "import pytest_flaskserve.warm as _w\n"
+                "import pytest_flaskserve.warm.launcher as _w\n"
                 "del sys.path[0]\n"
                 f"_w._zygote_main({child.fileno()}, {list(self.preload)!r})\n")
         if self.log_dir is not None:

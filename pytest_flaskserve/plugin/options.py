@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dotenv_files import dotenv_env
-from .errors import UsageError
+from pytest_flaskserve.appspec.dotenv import dotenv_env
+from pytest_flaskserve.errors import UsageError
 
 SCOPES = ("session", "module", "function")
 #: upper bound for worker and thread counts (each is a process or a thread on this machine)
@@ -136,7 +136,7 @@ def _text(name: str, raw: str) -> str:
 
 
 def _worker_class(name: str, raw: str) -> str:
-    from . import servers
+    from pytest_flaskserve import servers
 
     servers.check_worker_class(f"{name}={raw!r}", raw)
     return raw

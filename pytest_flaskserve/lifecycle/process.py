@@ -307,7 +307,7 @@ class _Registry:
             return
         try:
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-m", "pytest_flaskserve._watchdog", SESSION_TOKEN],
+                [sys.executable, "-m", "pytest_flaskserve._child.watchdog", SESSION_TOKEN],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import UsageError, hide_own_errors
-from .options import MAX_COUNT, SCOPES
+from pytest_flaskserve.errors import UsageError, hide_own_errors
+from pytest_flaskserve.plugin.options import MAX_COUNT, SCOPES
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -121,7 +121,7 @@ def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, A
         where = f"@pytest.mark.flask_options(worker_class={worker_class!r})"
         if not isinstance(worker_class, str):
             raise UsageError(f"{where}: use a Gunicorn worker class name, e.g. 'gthread'")
-        from . import servers
+        from pytest_flaskserve import servers
 
         servers.check_worker_class(where, worker_class)
     if opts["env"] is not None:

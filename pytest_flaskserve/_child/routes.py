@@ -1,6 +1,6 @@
 """Child-process half of the smoke suite's route discovery: build the app, read its URL map.
 
-Run as ``python -m pytest_flaskserve._routes REQUEST_JSON`` with the environment a
+Run as ``python -m pytest_flaskserve._child.routes REQUEST_JSON`` with the environment a
 production server would get. It builds the app the way the generated entry module does
 (module attribute, or factory called with literal arguments), with ``Flask.run`` made a
 no-op so an ``app.run()`` at import cannot start serving, and prints one line
@@ -84,6 +84,6 @@ def facts(request: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from pytest_flaskserve._child import answer
+    from pytest_flaskserve._child.protocol import answer
 
     answer(facts)

@@ -63,7 +63,7 @@ def _install() -> None:
         module.run_simple = run_simple
 
     # The package is importable in every server process (same environment as pytest).
-    from pytest_flaskserve._after_import import after_import
+    from pytest_flaskserve._child.after_import import after_import
 
     after_import("werkzeug.serving", patch)
     if reloader:

@@ -21,17 +21,18 @@ from typing import Any
 
 import pytest
 
-from . import selection, servers
-from .appspec import ResolvedApp
-from .diagnose import DEV_SERVER_BANNER
-from .errors import ServerStartupError, UsageError
-from .fixtures import HANDLES_KEY, Runtime
-from .process import describe_exit
-from .routes import AppFacts, Route, read_facts
-from .servers import ServerOptions
-from .supervisor import ServerHandle
-from .wire import Exchange, send
-from .workers import PinError, send_to, wait_for_workers
+from pytest_flaskserve import servers
+from pytest_flaskserve.appspec.grammar import ResolvedApp
+from pytest_flaskserve.errors import ServerStartupError, UsageError
+from pytest_flaskserve.lifecycle.diagnose import DEV_SERVER_BANNER
+from pytest_flaskserve.lifecycle.process import describe_exit
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle
+from pytest_flaskserve.parity.app_facts import AppFacts, Route, read_facts
+from pytest_flaskserve.parity.wire import Exchange, send
+from pytest_flaskserve.parity.workers import PinError, send_to, wait_for_workers
+from pytest_flaskserve.plugin import selection
+from pytest_flaskserve.plugin.fixtures import HANDLES_KEY, Runtime
+from pytest_flaskserve.servers import ServerOptions
 
 #: A path no app routes: it must answer 404 everywhere.
 UNKNOWN_PATH = "/flaskserve-smoke/no-such-route-7f3a"

@@ -7,11 +7,12 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from . import selection, servers
-from .servers import LaunchRequest
+from pytest_flaskserve import servers
+from pytest_flaskserve.plugin import selection
+from pytest_flaskserve.servers import LaunchRequest
 
 if TYPE_CHECKING:
-    from .fixtures import Runtime
+    from pytest_flaskserve.plugin.fixtures import Runtime
 
 
 def header_lines(rt: Runtime, verbosity: int) -> list[str]:
@@ -34,7 +35,7 @@ def header_lines(rt: Runtime, verbosity: int) -> list[str]:
     if changed:
         lines.append(f"flaskserve: settings {', '.join(changed)}")
     if verbosity > 0 and rt.app_spec is not None:
-        from .resolution import resolve_app
+        from pytest_flaskserve.appspec.resolve import resolve_app
 
         try:
             app_target = resolve_app(rt.app_spec, s.startup_timeout)

@@ -15,11 +15,12 @@ from typing import Literal
 
 import pytest
 
-from . import servers
-from .appspec import ResolvedApp, parse_spec
-from .errors import UsageError, hide_own_errors
-from .fixtures import HANDLES_KEY, Runtime
-from .reloader import (
+from pytest_flaskserve import servers
+from pytest_flaskserve.appspec.grammar import ResolvedApp, parse_spec
+from pytest_flaskserve.errors import UsageError, hide_own_errors
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle
+from pytest_flaskserve.plugin.fixtures import HANDLES_KEY, Runtime
+from pytest_flaskserve.reloader.server import (
     FAST_INTERVAL,
     ReloaderConfig,
     ReloaderUnavailable,
@@ -30,12 +31,11 @@ from .reloader import (
     relocate,
     render_reloader,
 )
-from .servers import ServerOptions
-from .supervisor import ServerHandle
+from pytest_flaskserve.servers import ServerOptions
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
 
 #: below this a Werkzeug reloader polls so often that it takes a core to itself

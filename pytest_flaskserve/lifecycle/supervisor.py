@@ -24,14 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import coverage_support, diagnose
-from .appspec import ResolvedApp
-from .dotenv_files import dotenv_env
-from .errors import ServerDiedError, ServerStartupError, hide_own_errors
-from .ports import free_port, listening_in, listening_ports
-from .process import ManagedProcess, StopResult, describe_exit
-from .readiness import NotReady, wait_until_serving
-from .servers import Launcher, LaunchRequest, ServerOptions
+from pytest_flaskserve import coverage_support
+from pytest_flaskserve.appspec.dotenv import dotenv_env
+from pytest_flaskserve.appspec.grammar import ResolvedApp
+from pytest_flaskserve.errors import ServerDiedError, ServerStartupError, hide_own_errors
+from pytest_flaskserve.lifecycle import diagnose
+from pytest_flaskserve.lifecycle.ports import free_port, listening_in, listening_ports
+from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult, describe_exit
+from pytest_flaskserve.lifecycle.readiness import NotReady, wait_until_serving
+from pytest_flaskserve.servers import Launcher, LaunchRequest, ServerOptions
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 

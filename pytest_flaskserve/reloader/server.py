@@ -34,12 +34,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import diagnose, servers
-from .appspec import ResolvedApp, parse_spec, script_entry
-from .errors import FlaskServeError, UsageError, hide_own_errors
-from .process import describe_exit
-from .servers import ServerOptions
-from .supervisor import ServerHandle, StartConfig, start_server
+from pytest_flaskserve import servers
+from pytest_flaskserve.appspec.grammar import ResolvedApp, parse_spec, script_entry
+from pytest_flaskserve.errors import FlaskServeError, UsageError, hide_own_errors
+from pytest_flaskserve.lifecycle import diagnose
+from pytest_flaskserve.lifecycle.process import describe_exit
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
+from pytest_flaskserve.servers import ServerOptions
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -227,7 +228,7 @@ def _reloader_env() -> str:
     """The boot hook's variable, imported only once the registry has loaded (importing a
     launcher module first would register it alone, ahead of the others)."""
     servers.names()
-    from .servers.app_run import RELOADER_ENV
+    from pytest_flaskserve.servers.app_run import RELOADER_ENV
 
     return RELOADER_ENV
 
