@@ -19,6 +19,7 @@ from pytest_flaskserve.appspec.grammar import default_spec, parse_spec
 from pytest_flaskserve.errors import AppImportError, FlaskServeError, UsageError
 from pytest_flaskserve.lifecycle import process
 from pytest_flaskserve.plugin import markers, selection
+from pytest_flaskserve.plugin import settings as settings_loader
 from pytest_flaskserve.plugin.fixtures import (  # noqa: F401  (fixtures are found in the plugin's namespace)
     HANDLES_KEY,
     RUNTIME_KEY,
@@ -32,7 +33,6 @@ from pytest_flaskserve.plugin.fixtures import (  # noqa: F401  (fixtures are fou
     flask_url,
     runtime,
 )
-from pytest_flaskserve.plugin.options import OPTIONS, add_options, load_settings
 from pytest_flaskserve.plugin.report import header_lines, summary_lines
 
 SERVER_FIXTURE = "flask_server_name"
@@ -43,13 +43,7 @@ pytest_plugins = ["pytest_flaskserve.plugin.reloader", "pytest_flaskserve.plugin
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("flaskserve", "pytest-flaskserve: run the app under real servers")
-    group.addoption("--flask-app", dest="flaskserve_app", default=None, metavar="SPEC",
-                    help="Flask app to serve, in flask --app syntax (module:app, "
-                         "module:create_app('dev'), path/to/app.py, ...); "
-                         "ini flask_app, env FLASK_APP")
-    parser.addini("flask_app", "Flask app spec to serve (same syntax as flask --app)")
-    add_options(parser, OPTIONS)
+    settings_loader.add_options(parser)
 
 
 def _usage(exc: FlaskServeError) -> pytest.UsageError:
@@ -62,22 +56,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", text)
     if config.option.help or getattr(config.option, "version", False):
         return
-    cli = {opt.dest: getattr(config.option, f"flaskserve_{opt.dest}", None) for opt in OPTIONS}
-    cli["app"] = config.option.flaskserve_app
     rootdir = str(config.rootpath)
-    ini_dir = str(config.inipath.parent) if config.inipath else rootdir
-
-    def ini(name: str) -> Any:
-        try:
-            return config.getini(name)
-        except ValueError:
-            return None
-
     try:
-        settings = load_settings(
-            cli, ini, os.environ, invocation_dir=str(config.invocation_params.dir),
-            ini_dir=ini_dir, rootdir=rootdir, default_app=default_spec,
-        )
+        settings = settings_loader.from_config(config, default_spec)
         for name in settings.servers or ():
             servers.get(name)
         for name, _ in settings.server_args:

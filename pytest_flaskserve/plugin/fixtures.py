@@ -35,7 +35,7 @@ from pytest_flaskserve.errors import (
 )
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
 from pytest_flaskserve.plugin import markers, selection
-from pytest_flaskserve.plugin.options import Settings
+from pytest_flaskserve.plugin.settings import Settings
 from pytest_flaskserve.servers import ServerOptions
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors

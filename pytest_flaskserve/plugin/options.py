@@ -1,26 +1,24 @@
-"""Every option once: its flag, ini key, environment variable, type and default.
-
-:func:`load_settings` builds one frozen :class:`Settings` with the precedence command
-line > environment > ini > default, remembering where each value came from (the report
-header shows it). The app spec follows Flask's own order instead: ``--flask-app``, the
-``flask_app`` ini key, ``FLASK_APP``, then ``wsgi.py`` / ``app.py`` in the rootdir.
-Nothing here imports Flask or a server.
+"""Every option once, in one table: its flag, ini key, environment variable, check and
+default (the loader is :mod:`pytest_flaskserve.plugin.settings`). Imports no Flask or server.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import shlex
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pytest_flaskserve.appspec.dotenv import dotenv_env
 from pytest_flaskserve.errors import UsageError
 
 SCOPES = ("session", "module", "function")
 #: upper bound for worker and thread counts (each is a process or a thread on this machine)
 MAX_COUNT = 1024
+#: worker processes the smoke suite gives multi-process servers unless told otherwise
+SMOKE_WORKERS = 3
 
 
 def _positive_float(name: str, raw: str) -> float:
@@ -131,15 +129,43 @@ def _server_args(name: str, raw: str | list[str]) -> tuple[tuple[str, tuple[str,
     return tuple(out)
 
 
-def _text(name: str, raw: str) -> str:
-    return raw
-
-
 def _worker_class(name: str, raw: str) -> str:
     from pytest_flaskserve import servers
 
     servers.check_worker_class(f"{name}={raw!r}", raw)
     return raw
+
+
+def _patterns(name: str, raw: str | list[str]) -> tuple[str, ...]:
+    lines = raw if isinstance(raw, list) else [raw]
+    out = tuple(p.strip() for line in lines for p in line.split(",") if p.strip())
+    for p in out:
+        if not p.startswith(("/", "*")):
+            raise UsageError(f"{name} {p!r} must be a URL path or glob starting with '/', "
+                             "e.g. /admin/*")
+    return out
+
+
+def _headers(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in raw.replace(" ", ",").split(",") if h.strip())
+
+
+def _writable_file(name: str, raw: str) -> Path:
+    """A file to write at the end of the run, checked now (missing directories are made
+    then): found out after every test ran, a bad path was easy to miss."""
+    text = str(raw).strip()
+    if not text or os.path.isdir(text) or text.endswith(("/", os.sep)):
+        what = "is empty" if not text else f"={text!r} is a directory"
+        raise UsageError(f"{name} {what}; give a file path, e.g. "
+                         f"{os.path.join(text, 'flaskserve.json')}")
+    path = Path(text)
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        raise UsageError(f"{name} {path}: {existing} is not a writable directory, so the "
+                         "file cannot be written there; choose another path")
+    return path
 
 
 @dataclass(frozen=True)
@@ -156,6 +182,9 @@ class Option:
     action: str = "store"
     ini_type: str = "string"
     metavar: str | None = None
+    #: a file path: relative to the ini file's directory when it comes from the ini file,
+    #: else to the directory pytest was invoked in
+    is_path: bool = False
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -200,109 +229,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("server_args", "--flask-server-args", "flask_server_args", None,
            "extra arguments for one server, SERVER=ARGS (repeatable), e.g. 'gunicorn=--timeout 5'",
            _server_args, action="append", ini_type="linelist", metavar="SERVER=ARGS"),
+    Option("smoke", "--flask-smoke", "flask_smoke", "FLASKSERVE_SMOKE",
+           "run the built-in smoke suite on every selected server (no test files needed)",
+           _bool, default="false", action="store_true", ini_type="string"),
+    Option("smoke_workers", "--flask-smoke-workers", "flask_smoke_workers",
+           "FLASKSERVE_SMOKE_WORKERS",
+           "worker processes the smoke suite gives multi-process servers (Gunicorn, uWSGI), "
+           f"so per-worker state shows (default: --flask-workers, else {SMOKE_WORKERS})",
+           _positive_int, metavar="N"),
+    Option("smoke_exclude", "--flask-smoke-exclude", "flask_smoke_exclude", None,
+           "GET route the smoke suite must not request, a path or glob (repeatable), "
+           "e.g. /admin/*", _patterns, action="append", ini_type="linelist",
+           metavar="PATTERN"),
+    Option("parity_ignore_headers", "--flask-parity-ignore-headers",
+           "flask_parity_ignore_headers", "FLASKSERVE_PARITY_IGNORE_HEADERS",
+           "comma-separated response headers flask_parity does not compare (replaces the "
+           "default list: Date, Server and the framing headers)", _headers, metavar="NAMES"),
+    Option("report", "--flask-report", "flask_report", "FLASKSERVE_REPORT",
+           "write the test-by-server matrix and server timings as JSON to PATH",
+           _writable_file, metavar="PATH", is_path=True),
 )
-
-APP_OPTION = ("--flask-app", "flask_app", "FLASK_APP")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The plugin's settings for one run; ``sources`` says where each one came from."""
-
-    app: str | None
-    app_source: str
-    app_base: str
-    servers: tuple[str, ...] | None
-    startup_timeout: float
-    stop_timeout: float
-    ready_path: str
-    host: str
-    scope: str
-    workers: int | None
-    threads: int | None
-    worker_class: str | None
-    debug: bool
-    load_dotenv: bool
-    warm: bool
-    server_args: tuple[tuple[str, tuple[str, ...]], ...]
-    sources: Mapping[str, str] = field(default_factory=dict)
-
-
-def lookup(opt: Option, cli: Mapping[str, Any], ini: Callable[[str], Any],
-           env: Mapping[str, str]) -> tuple[Any, str]:
-    """One option's raw value and where it came from: command line > environment > ini.
-
-    Returns ``(None, "default")`` when none of them sets it. Shared by every plugin module
-    that declares options, so precedence is the same everywhere.
-    """
-    raw: Any = cli.get(opt.dest)
-    if raw not in (None, False, []):
-        return raw, opt.flag
-    if opt.env and env.get(opt.env, "") != "":
-        return env[opt.env], opt.env
-    value = ini(opt.ini)
-    if value not in (None, "", [], False):
-        return value, f"ini {opt.ini}"
-    return None, "default"
-
-
-def add_options(parser: Any, options: tuple[Option, ...]) -> None:
-    """Register each option's flag (in the ``flaskserve`` group) and its ini twin."""
-    group = parser.getgroup("flaskserve")
-    for opt in options:
-        kwargs: dict[str, Any] = {
-            "dest": f"flaskserve_{opt.dest}",
-            "help": f"{opt.help}; ini {opt.ini}" + (f", env {opt.env}" if opt.env else "")
-                    + (f" (default {opt.default})" if opt.default and opt.action == "store"
-                       else ""),
-        }
-        if opt.action == "store_true":
-            kwargs.update(action="store_true", default=False)
-        else:
-            kwargs.update(action=opt.action, default=None, metavar=opt.metavar)
-        group.addoption(opt.flag, **kwargs)
-        parser.addini(opt.ini, opt.help, type=opt.ini_type,
-                      default=False if opt.ini_type == "bool" else None)
-
-
-def load_settings(
-    cli: Mapping[str, Any],
-    ini: Callable[[str], Any],
-    env: Mapping[str, str],
-    *,
-    invocation_dir: str,
-    ini_dir: str,
-    rootdir: str,
-    default_app: Callable[[str], str | None],
-) -> Settings:
-    """Combine command line, environment and ini into :class:`Settings` (or UsageError)."""
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for opt in OPTIONS:
-        raw, source = lookup(opt, cli, ini, env)
-        if raw is None:
-            raw = opt.default
-        if opt.action == "append" and isinstance(raw, list) and source == opt.flag:
-            raw = list(raw)
-        if raw is None and opt.action == "append":
-            raw = []
-        values[opt.dest] = None if raw is None else opt.convert(source if source != "default" else opt.flag, raw)
-        sources[opt.dest] = source
-
-    app: str | None = cli.get("app")
-    app_source, app_base = "--flask-app", invocation_dir
-    if not app:
-        ini_app = ini("flask_app")
-        if ini_app:
-            app, app_source, app_base = str(ini_app), "ini flask_app", ini_dir
-        elif env.get("FLASK_APP"):
-            app, app_source, app_base = env["FLASK_APP"], "FLASK_APP", invocation_dir
-        elif values.get("load_dotenv") and (
-                in_dotenv := dotenv_env(invocation_dir, env).get("FLASK_APP")):
-            app, app_source, app_base = in_dotenv, "FLASK_APP in .flaskenv/.env", invocation_dir
-        else:
-            app = default_app(rootdir)
-            app_source, app_base = f"{app} in the rootdir (Flask's default)", rootdir
-            sources["app"] = "default"
-    sources.setdefault("app", app_source)
-    return Settings(app=app, app_source=app_source, app_base=app_base, sources=sources, **values)

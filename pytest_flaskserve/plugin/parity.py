@@ -9,18 +9,14 @@ too). Three features, each in its own library module:
 * the test-by-server matrix at the end of the run, and ``--flask-report=PATH`` for
   the same as JSON (:mod:`matrix`).
 
-Options follow the core's pattern: flag, ini key and environment variable, precedence
-command line > environment > ini > default.
+Their options are rows of the one table in :mod:`options`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,12 +25,11 @@ from pytest_flaskserve import servers
 from pytest_flaskserve.errors import ServerStartupError, UsageError, hide_own_errors
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle
 from pytest_flaskserve.matrix import Matrix, cell_of, has_content, render, run_dicts
-from pytest_flaskserve.parity.compare import DEFAULT_IGNORED_HEADERS, Parity
+from pytest_flaskserve.parity.compare import Parity
 from pytest_flaskserve.plugin import selection
 from pytest_flaskserve.plugin.fixtures import HANDLES_KEY, RUNTIME_KEY, Pool, Runtime
-from pytest_flaskserve.plugin.options import Option, _bool, _positive_int, add_options, lookup
+from pytest_flaskserve.plugin.options import SMOKE_WORKERS
 from pytest_flaskserve.plugin.smoke import (
-    DEFAULT_WORKERS,
     SMOKE_KEY,
     SmokeState,
     collect_items,
@@ -44,122 +39,14 @@ from pytest_flaskserve.plugin.smoke import (
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 
-def _patterns(name: str, raw: str | list[str]) -> tuple[str, ...]:
-    lines = raw if isinstance(raw, list) else [raw]
-    out = tuple(p.strip() for line in lines for p in line.split(",") if p.strip())
-    for p in out:
-        if not p.startswith(("/", "*")):
-            raise UsageError(f"{name} {p!r} must be a URL path or glob starting with '/', "
-                             "e.g. /admin/*")
-    return out
-
-
-def _headers(name: str, raw: str) -> tuple[str, ...]:
-    return tuple(h.strip() for h in raw.replace(" ", ",").split(",") if h.strip())
-
-
-def _report_path(name: str, raw: str) -> str:
-    """Checked before the run, so a bad path is not found out after every test ran."""
-    raw = str(raw).strip()
-    if not raw:
-        raise UsageError(f"{name} is empty; give a file path, e.g. {name}=flaskserve.json")
-    if os.path.isdir(raw) or raw.endswith(("/", os.sep)):
-        raise UsageError(f"{name}={raw!r} is a directory; give a file path, e.g. "
-                         f"{os.path.join(raw, 'flaskserve.json')}")
-    return raw
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option("smoke", "--flask-smoke", "flask_smoke", "FLASKSERVE_SMOKE",
-           "run the built-in smoke suite on every selected server (no test files needed)",
-           _bool, default="false", action="store_true", ini_type="string"),
-    Option("smoke_workers", "--flask-smoke-workers", "flask_smoke_workers",
-           "FLASKSERVE_SMOKE_WORKERS",
-           "worker processes the smoke suite gives multi-process servers (Gunicorn, uWSGI), "
-           f"so per-worker state shows (default: --flask-workers, else {DEFAULT_WORKERS})",
-           _positive_int, metavar="N"),
-    Option("smoke_exclude", "--flask-smoke-exclude", "flask_smoke_exclude", None,
-           "GET route the smoke suite must not request, a path or glob (repeatable), "
-           "e.g. /admin/*", _patterns, action="append", ini_type="linelist",
-           metavar="PATTERN"),
-    Option("parity_ignore_headers", "--flask-parity-ignore-headers",
-           "flask_parity_ignore_headers", "FLASKSERVE_PARITY_IGNORE_HEADERS",
-           "comma-separated response headers flask_parity does not compare (replaces the "
-           "default list)", _headers, default=",".join(DEFAULT_IGNORED_HEADERS),
-           metavar="NAMES"),
-    Option("report", "--flask-report", "flask_report", "FLASKSERVE_REPORT",
-           "write the test-by-server matrix and server timings as JSON to PATH",
-           _report_path, metavar="PATH"),
-)
-
-
-@dataclass(frozen=True)
-class FeatureSettings:
-    smoke: bool
-    smoke_workers: int | None
-    smoke_exclude: tuple[str, ...]
-    parity_ignore_headers: tuple[str, ...]
-    report: Path | None
-
-
-SETTINGS_KEY = pytest.StashKey[FeatureSettings]()
 MATRIX_KEY = pytest.StashKey[Matrix]()
 DATA_KEY = pytest.StashKey[dict[str, Any]]()
 LISTENER_NAME = "flaskserve-matrix"
 
 
-def load_feature_settings(cli: Mapping[str, Any], ini: Callable[[str], Any],
-                          env: Mapping[str, str], *, invocation_dir: str,
-                          ini_dir: str) -> FeatureSettings:
-    """Command line > environment > ini > default, like the core's settings."""
-    values: dict[str, Any] = {}
-    report_base = invocation_dir
-    for opt in OPTIONS:
-        raw, source = lookup(opt, cli, ini, env)
-        if source.startswith("ini ") and opt.dest == "report":
-            report_base = ini_dir
-        if raw is None:
-            raw, source = opt.default, opt.flag
-        if raw is None:
-            values[opt.dest] = () if opt.action == "append" else None
-        else:
-            values[opt.dest] = opt.convert(source, raw)
-    report = values.pop("report")
-    path = Path(report_base, report) if report else None
-    if path is not None:
-        # checked now (missing directories are made at the end): found out after every
-        # test ran, the error was easy to miss
-        existing = path.parent
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
-            raise UsageError(f"--flask-report {path}: {existing} is not a writable directory, "
-                             "so the report cannot be written there; choose another path")
-    return FeatureSettings(report=path, **values)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser, OPTIONS)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     if config.option.help or getattr(config.option, "version", False):
         return
-    cli = {opt.dest: getattr(config.option, f"flaskserve_{opt.dest}", None) for opt in OPTIONS}
-
-    def ini(name: str) -> Any:
-        try:
-            return config.getini(name)
-        except ValueError:
-            return None
-
-    ini_dir = str(config.inipath.parent) if config.inipath else str(config.rootpath)
-    try:
-        settings = load_feature_settings(cli, ini, os.environ, ini_dir=ini_dir,
-                                         invocation_dir=str(config.invocation_params.dir))
-    except UsageError as exc:
-        raise pytest.UsageError(f"pytest-flaskserve: {exc}") from None
-    config.stash[SETTINGS_KEY] = settings
     matrix = config.stash[MATRIX_KEY] = Matrix()
     config.pluginmanager.register(MatrixListener(matrix), LISTENER_NAME)
 
@@ -175,15 +62,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     """Put the smoke items first, before -k/-m deselection sees the list."""
-    settings = config.stash.get(SETTINGS_KEY, None)
     rt = config.stash.get(RUNTIME_KEY, None)
-    if settings is None or rt is None or not settings.smoke:
+    if rt is None or not rt.settings.smoke:
         return
     try:
         plan = make_plan(rt, session)
     except UsageError as exc:
         raise pytest.UsageError(f"pytest-flaskserve: {exc}") from None
-    workers = settings.smoke_workers or rt.settings.workers or DEFAULT_WORKERS
+    settings = rt.settings
+    workers = settings.smoke_workers or settings.workers or SMOKE_WORKERS
     state = SmokeState(config, rt, plan, workers=workers, exclude=settings.smoke_exclude)
     config.stash[SMOKE_KEY] = state
     items[:0] = collect_items(session, state)
@@ -227,9 +114,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.close()
     rt = config.stash.get(RUNTIME_KEY, None)
     matrix = config.stash.get(MATRIX_KEY, None)
-    settings = config.stash.get(SETTINGS_KEY, None)
-    if rt is None or matrix is None or settings is None:
+    if rt is None or matrix is None:
         return
+    settings = rt.settings
     rt.session_pool.close()  # so every server's stop time is in its record
     runs = run_dicts(rt.records, rt.worker)
     workeroutput = getattr(config, "workeroutput", None)
@@ -250,7 +137,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     data = config.stash.get(DATA_KEY, None)
-    settings = config.stash.get(SETTINGS_KEY, None)
+    rt = config.stash.get(RUNTIME_KEY, None)
+    settings = rt.settings if rt is not None else None
     if data is None or not has_content(data):
         return
     terminalreporter.write_sep("-", "flaskserve matrix")
@@ -272,7 +160,7 @@ def flask_parity(request: pytest.FixtureRequest, _flaskserve_runtime: Runtime) -
     """
     rt = _flaskserve_runtime
     node = request.node
-    settings = request.config.stash[SETTINGS_KEY]
+    settings = rt.settings
     try:
         spec = rt.spec_for(node)
         app = rt.resolve_for(node)
@@ -323,7 +211,8 @@ def flask_parity(request: pytest.FixtureRequest, _flaskserve_runtime: Runtime) -
     try:
         if errors:
             pytest.fail(str(errors[0]), pytrace=False)
-        yield Parity(handles, ignore_headers=settings.parity_ignore_headers)
+        ignored = settings.parity_ignore_headers
+        yield (Parity(handles) if ignored is None else Parity(handles, ignore_headers=ignored))
     finally:
         if pool is None:
             for handle in handles.values():

@@ -38,7 +38,6 @@ from pytest_flaskserve.servers import ServerOptions
 UNKNOWN_PATH = "/flaskserve-smoke/no-such-route-7f3a"
 #: Seconds one smoke request may take; exclude slower routes with --flask-smoke-exclude.
 REQUEST_TIMEOUT = 10.0
-DEFAULT_WORKERS = 3
 
 
 class SmokeFailure(Exception):
