@@ -87,6 +87,8 @@ class ResolvedApp:
     script_reason: str  # why there is no script entry point, when script is None
     runs_at_import: bool
     import_name: str = field(default="")
+    #: JSON the generated entry applies to the app (a test's config=, see appspec.config)
+    app_settings: str = field(default="")
 
     @property
     def path_entry(self) -> str:
@@ -111,8 +113,8 @@ class ResolvedApp:
         ``call_arguments``: it also accepts literal arguments inside the parentheses;
         ``any_module_name``: it imports a module name that is not an identifier.
         """
-        if not (any_module_name or self.dotted_module):
-            return None
+        if self.app_settings or not (any_module_name or self.dotted_module):
+            return None  # config is applied by the generated entry, on every server alike
         if not self.is_factory:
             return f"{self.module}:{self.attr}"
         if not call_syntax or ((self.args or self.kwargs) and not call_arguments):

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from pytest_flaskserve import servers
+from pytest_flaskserve.appspec import config as app_config
 from pytest_flaskserve.appspec.dotenv import dotenv_env
 from pytest_flaskserve.appspec.grammar import (
     AppSpec,
@@ -118,6 +119,8 @@ class Runtime:
     worker: str = ""
     app_spec: AppSpec | None = None
     log_dir: Path | None = None
+    #: a temporary directory of this session for the app (see appspec.config)
+    session_dir: Path | None = None
     session_pool: Pool = field(default_factory=Pool)
     records: list[Record] = field(default_factory=list)
     collection_errors: list[str] = field(default_factory=list)
@@ -180,6 +183,8 @@ class Runtime:
         }
         extra: list[str] = [a for name, args in s.server_args if name == server for a in args]
         env: dict[str, str] = {}
+        config: dict[str, Any] = {}
+        instance_path = ""
         marks = list(node.iter_markers("flask_options")) if node is not None else []
         for mark in reversed(marks):
             opts = markers.options_arg(mark.args, mark.kwargs)
@@ -192,7 +197,11 @@ class Runtime:
             elif more:
                 extra += list(more)
             env.update(opts["env"] or {})
-        return ServerOptions(extra_args=tuple(extra), env=tuple(sorted(env.items())), **merged)
+            config.update(opts["config"] or {})
+            instance_path = opts["instance_path"] or instance_path
+        return ServerOptions(extra_args=tuple(extra), env=tuple(sorted(env.items())),
+                             config=app_config.encode(config), instance_path=instance_path,
+                             **merged)
 
     # -- starting -------------------------------------------------------------------
     def start_config(self, *, ready_path: str | None = None,
@@ -230,6 +239,10 @@ class Runtime:
         why = launcher.unavailable()
         if why:
             pytest.skip(why)
+        if options.config or options.instance_path:
+            assert self.session_dir is not None
+            app = app_config.with_settings(app, options.config, options.instance_path,
+                                           self.session_dir)
         try:
             handle = start_server(launcher, app, options, config or self.start_config())
         except ServerStartupError as exc:
@@ -284,6 +297,7 @@ def _flaskserve_runtime(request: pytest.FixtureRequest,
     rt = runtime(request.config)
     if rt.log_dir is None:
         rt.log_dir = tmp_path_factory.mktemp("flaskserve", numbered=True)
+        rt.session_dir = tmp_path_factory.mktemp("flaskserve-session", numbered=True)
     rt.start_warm()
     yield rt
     rt.close()
@@ -442,11 +456,15 @@ class ServerFactory:
         startup_timeout: float | None = None,
         resolve: bool = True,
         base_dir: str | Path | None = None,
+        config: Mapping[str, Any] | None = None,
+        instance_path: bool | str | None = None,
     ) -> ServerHandle:
         """Start ``app`` (default: the test's app) under ``server`` and wait until it serves.
 
         ``resolve=False`` skips importing the app first, so a broken app reaches the
-        server and you can assert on its :class:`ServerStartupError`.
+        server and you can assert on its :class:`ServerStartupError`. ``config`` is
+        applied to the app after it is created (JSON values); ``instance_path=True``
+        gives it the test run's instance folder when it is created.
         Raises :class:`UsageError` for a bad spec or server name.
         """
         servers.get(server)  # an unknown name is a UsageError before anything starts
@@ -459,6 +477,9 @@ class ServerFactory:
         if worker_class is not None:
             servers.check_worker_class(f"flask_server_factory(worker_class={worker_class!r})",
                                        worker_class)
+        checked = (app_config.check_config("flask_server_factory(config=...)", config)
+                   if config is not None else {})
+        instance = app_config.check_instance_path("flask_server_factory", instance_path)
         if app is None:
             spec = self._rt.spec_for(self._node)
         else:
@@ -466,7 +487,8 @@ class ServerFactory:
         target = self._rt.resolve(spec, env) if resolve else unresolved(spec)
         options = ServerOptions(workers=workers, threads=threads, worker_class=worker_class,
                                 debug=debug, reload=reload, extra_args=tuple(args),
-                                env=tuple(sorted((env or {}).items())))
+                                env=tuple(sorted((env or {}).items())),
+                                config=app_config.encode(checked), instance_path=instance)
         handle = self._rt.start(server, target, options,
                                 self._rt.start_config(ready_path=ready_path,
                                                       startup_timeout=startup_timeout))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pytest_flaskserve.appspec import config as app_config
 from pytest_flaskserve.errors import UsageError, hide_own_errors
 from pytest_flaskserve.plugin.options import MAX_COUNT, SCOPES
 
@@ -20,7 +21,8 @@ MARKERS = {
     "flask_app": "flask_app(spec): serve this Flask app spec instead of --flask-app, "
                  "e.g. flask_app(\"pkg:create_app('test')\")",
     "flask_options": "flask_options(workers=None, threads=None, worker_class=None, debug=None, "
-                     "reload=None, extra_args=None, env=None): per-server options for this test",
+                     "reload=None, extra_args=None, env=None, config=None, instance_path=None): "
+                     "per-server options for this test",
     "flask_scope": "flask_scope(scope): 'session' (shared server), 'module' or 'function' "
                    "(a fresh server)",
 }
@@ -47,10 +49,13 @@ def _options(
     reload: bool | None = None,
     extra_args: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
     env: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    instance_path: bool | str | None = None,
 ) -> dict[str, Any]:
     return {
         "workers": workers, "threads": threads, "worker_class": worker_class,
         "debug": debug, "reload": reload, "extra_args": extra_args, "env": env,
+        "config": config, "instance_path": instance_path,
     }
 
 
@@ -126,6 +131,11 @@ def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, A
         servers.check_worker_class(where, worker_class)
     if opts["env"] is not None:
         check_env("@pytest.mark.flask_options(env=...)", opts["env"])
+    if opts["config"] is not None:
+        opts["config"] = app_config.check_config("@pytest.mark.flask_options(config=...)",
+                                                 opts["config"])
+    opts["instance_path"] = app_config.check_instance_path(
+        "@pytest.mark.flask_options", opts["instance_path"])
     return opts
 
 

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from pytest_flaskserve._child.app_settings import ENV as SETTINGS_ENV
 from pytest_flaskserve.appspec.grammar import ResolvedApp
 from pytest_flaskserve.errors import UsageError
 from pytest_flaskserve.servers import register
@@ -41,8 +42,11 @@ class AppRun(Launcher):
         argv = [request.python, *app.script, *request.options.extra_args]
         conf = {"host": request.host, "port": request.port}
         pythonpath = os.pathsep.join([BOOT_DIR, app.path_entry])
+        env = {"FLASKSERVE_APP_RUN": json.dumps(conf), "PYTHONPATH": pythonpath}
+        if app.app_settings:  # applied where the script calls app.run(), by the boot hook
+            env[SETTINGS_ENV] = app.app_settings
         return LaunchPlan(
             argv=argv,
-            env={"FLASKSERVE_APP_RUN": json.dumps(conf), "PYTHONPATH": pythonpath},
+            env=env,
             notes=(f"app.run() is moved to {request.host}:{request.port} by {BOOT_DIR}/sitecustomize.py",),
         )

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from pytest_flaskserve._child.app_settings import ENV as SETTINGS_ENV
 from pytest_flaskserve.appspec.grammar import ResolvedApp
 
 
@@ -23,10 +24,14 @@ class ServerOptions:
     reload: bool | None = None
     extra_args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    #: config applied to the app on every server (canonical JSON, see appspec.config)
+    config: str = ""
+    #: the app's instance folder: "" its own, else a path (may hold a placeholder)
+    instance_path: str = ""
 
     def key(self) -> tuple[object, ...]:
         return (self.workers, self.threads, self.worker_class, self.debug, self.reload,
-                self.extra_args, self.env)
+                self.extra_args, self.env, self.config, self.instance_path)
 
 
 @dataclass(frozen=True)
@@ -111,21 +116,28 @@ class Launcher(ABC):
         """The command line and environment that start ``request.app`` on its port."""
 
     def target(self, app: ResolvedApp, *, call_syntax: bool, call_arguments: bool,
-               why: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
+               why: str, any_module_name: bool = False,
+               ) -> tuple[str, dict[str, str], tuple[str, ...]]:
         """``(reference, env, notes)``: the app in this server's own syntax, or the
         generated entry module (with its environment and a note saying ``why``) when that
-        syntax cannot express the spec."""
-        ref = app.reference(call_syntax=call_syntax, call_arguments=call_arguments)
+        syntax cannot express the spec, or when the test gives the app config."""
+        ref = app.reference(call_syntax=call_syntax, call_arguments=call_arguments,
+                            any_module_name=any_module_name)
         if ref is not None:
             return ref, {}, ()
-        if not app.dotted_module:
+        if app.app_settings:
+            why = "it applies the test's config to the app, the same way on every server"
+        elif not (any_module_name or app.dotted_module):
             why = f"{self.name}'s 'module:object' syntax is for identifiers, not {app.module!r}"
         return ("pytest_flaskserve._entry:app", self.entry_env(app),
                 (f"generated entry module for {app.describe()}: {why}",))
 
     @staticmethod
     def entry_env(app: ResolvedApp) -> dict[str, str]:
-        return {"FLASKSERVE_ENTRY": app.entry_payload()}
+        env = {"FLASKSERVE_ENTRY": app.entry_payload()}
+        if app.app_settings:
+            env[SETTINGS_ENV] = app.app_settings
+        return env
 
     def explain_exit(self, code: int | None) -> str | None:
         if code is None:

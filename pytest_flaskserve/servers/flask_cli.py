@@ -18,7 +18,11 @@ class FlaskRun(Launcher):
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         opts = request.options
-        argv = [request.python, "-m", "flask", "--app", request.app.spec.raw]
+        # flask --app takes every spec form; config needs the generated entry (see target)
+        ref, env, notes = (self.target(request.app, call_syntax=True, call_arguments=True,
+                                       any_module_name=True, why="")
+                           if request.app.app_settings else (request.app.spec.raw, {}, ()))
+        argv = [request.python, "-m", "flask", "--app", ref]
         if opts.debug:
             argv.append("--debug")
         argv += ["run", "--host", request.host, "--port", str(request.port)]
@@ -26,7 +30,6 @@ class FlaskRun(Launcher):
         if opts.threads == 1:
             argv.append("--without-threads")
         argv += list(opts.extra_args)
-        env: dict[str, str] = {}
         if opts.reload:
             # Imported here: importing app_run at module level would register it first.
             from pytest_flaskserve.servers.app_run import BOOT_DIR, RELOADER_ENV
@@ -34,4 +37,4 @@ class FlaskRun(Launcher):
             if any(key == RELOADER_ENV for key, _ in opts.env):
                 # The reloader's interval and type have no CLI flag: the boot hook sets them.
                 env["PYTHONPATH"] = os.pathsep.join([BOOT_DIR, request.app.path_entry])
-        return LaunchPlan(argv=argv, env=env)
+        return LaunchPlan(argv=argv, env=env, notes=notes)

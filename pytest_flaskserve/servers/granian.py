@@ -52,7 +52,8 @@ class Granian(Launcher):
             return LaunchPlan(argv=argv, env=self.entry_env(app), notes=(
                 f"coverage: {app.describe()} is served through pytest_flaskserve._traced_entry "
                 "so that requests on Granian's threads are measured",))
-        if app.is_factory and not (app.args or app.kwargs) and app.dotted_module:
+        if (app.is_factory and not (app.args or app.kwargs) and app.dotted_module
+                and not app.app_settings):  # config is applied by the generated entry
             argv += ["--factory", *opts.extra_args, f"{app.module}:{app.attr}"]
             return LaunchPlan(argv=argv)
         ref, env, notes = self.target(app, call_syntax=False, call_arguments=False,

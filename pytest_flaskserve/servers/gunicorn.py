@@ -55,9 +55,8 @@ class Gunicorn(Launcher):
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         opts = request.options
         # Gunicorn imports with importlib: a file name such as my-app is fine
-        ref = request.app.reference(call_syntax=True, call_arguments=True,
-                                    any_module_name=True)
-        assert ref is not None
+        ref, env, notes = self.target(request.app, call_syntax=True, call_arguments=True,
+                                      any_module_name=True, why="")
         argv = [
             request.python, "-m", "gunicorn",
             "--bind", request.address,
@@ -76,9 +75,8 @@ class Gunicorn(Launcher):
             argv.append("--reload")
         argv += list(opts.extra_args)
         argv.append(ref)
-        notes: tuple[str, ...] = ()
         config = os.path.join(request.app.cwd, "gunicorn.conf.py")
         if os.path.isfile(config) and not {"-c", "--config"} & set(opts.extra_args):
-            notes = (f"Gunicorn also reads {config} (its default config file): its settings "
-                     "apply, except the bind and the options above",)
-        return LaunchPlan(argv=argv, notes=notes)
+            notes += (f"Gunicorn also reads {config} (its default config file): its settings "
+                      "apply, except the bind and the options above",)
+        return LaunchPlan(argv=argv, env=env, notes=notes)

@@ -24,7 +24,8 @@ class Waitress(Launcher):
         if opts.threads:
             argv.append(f"--threads={opts.threads}")
         argv += list(opts.extra_args)
-        if app.is_factory and not (app.args or app.kwargs) and app.dotted_module:
+        if (app.is_factory and not (app.args or app.kwargs) and app.dotted_module
+                and not app.app_settings):  # config is applied by the generated entry
             argv += ["--call", f"{app.module}:{app.attr}"]
             return LaunchPlan(argv=argv)
         ref, env, notes = self.target(app, call_syntax=False, call_arguments=False,

@@ -2,6 +2,8 @@
 PYTHONPATH). It moves ``app.run()`` / ``run_simple()`` to the port the plugin chose,
 keeping every other argument of the script (debug, threaded, reloader...). The reloader
 re-runs the same command with the same environment, so its child is moved as well.
+A test's config (``FLASKSERVE_APP_SETTINGS``, see ``_child/app_settings.py``) is applied
+to the app the script serves, as the generated entry does on the other servers.
 Then it hands over to the interpreter's own ``sitecustomize``, if there is one.
 
 ``FLASKSERVE_RELOADER`` (JSON, set by the reloader fixture for ``flask run`` and
@@ -42,6 +44,12 @@ def _install() -> None:
     reloader = json.loads(os.environ.get("FLASKSERVE_RELOADER") or "{}")
     import inspect
 
+    # The package is importable in every server process (same environment as pytest).
+    from pytest_flaskserve._child import app_settings
+    from pytest_flaskserve._child.after_import import after_import
+
+    settings = app_settings.load()
+
     def patch(module: Any) -> None:
         original = module.run_simple
         signature = inspect.signature(original)
@@ -54,6 +62,8 @@ def _install() -> None:
                     f"serving on {conf['host']}:{conf['port']}\n"
                 )
                 hostname, port = conf["host"], conf["port"]
+            if settings is not None:
+                _apply_settings(application, settings)
             if not reloader:
                 return original(hostname, port, application, *args, **kwargs)
             bound = signature.bind(hostname, port, application, *args, **kwargs)
@@ -62,12 +72,22 @@ def _install() -> None:
 
         module.run_simple = run_simple
 
-    # The package is importable in every server process (same environment as pytest).
-    from pytest_flaskserve._child.after_import import after_import
-
     after_import("werkzeug.serving", patch)
+    if settings is not None:
+        after_import("flask", lambda flask: app_settings.before_create(settings, flask))
     if reloader:
         after_import("watchdog.observers.api", _changes_only)
+
+
+def _apply_settings(application: Any, settings: dict[str, Any]) -> None:
+    """The test's config, on the app the script hands to ``run_simple`` (``app.run()``)."""
+    from pytest_flaskserve._child import app_settings
+
+    if not hasattr(application, "config"):
+        sys.stderr.write(f" * pytest-flaskserve: config= needs the Flask app, but the script "
+                         f"serves {application!r} with run_simple(); serve the app itself\n")
+        raise SystemExit(3)
+    app_settings.after_create(application, settings)
 
 
 def _changes_only(module: Any) -> None:
