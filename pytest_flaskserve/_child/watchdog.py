@@ -1,43 +1,49 @@
 """Watchdog: stops this session's servers when the pytest process dies without doing so.
 
-Run as ``python -m pytest_flaskserve._child.watchdog TOKEN`` with a pipe on stdin. Lines are
-``+ PID`` (a server started; its process group is PID), ``- PID`` (stopped) and ``bye``
-(clean end). End of input without ``bye`` means pytest is gone (SIGKILL, crash): every
-remaining group is killed and the processes carrying our owner token are swept.
-Imports nothing from the package but ``process`` helpers, and no Flask.
+Run as ``python -m pytest_flaskserve._child.watchdog TOKEN FD``: FD is its end of a
+socketpair with pytest (stdin is /dev/null). A socket, unlike a pipe, cannot be opened
+again through ``/proc/<pid>/fd/FD``, so no other process can add orders. Lines are
+``+ PID STARTED OWNER`` (a process we started, its start time and owner marker),
+``- PID`` (stopped) and ``bye`` (clean end). End of input without ``bye`` means pytest is
+gone (SIGKILL, crash): every remaining process that is provably still the one registered
+(:func:`~pytest_flaskserve.lifecycle.reach.claim`) is killed with its whole tree, then the
+processes carrying the session's marker are swept. A pid whose process has changed (it
+exited and the pid went to a stranger) is left alone.
+Imports nothing from the package but the lifecycle helpers, and no Flask.
 """
 
 from __future__ import annotations
 
-import os
 import signal
+import socket
 import sys
 
 
 def main() -> int:
-    token = sys.argv[1]
+    from pytest_flaskserve.lifecycle.reach import Identity, claim, kill_tree
+
+    token, fd = sys.argv[1], int(sys.argv[2])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    groups: set[int] = set()
+    channel = socket.socket(fileno=fd)
+    registered: dict[int, Identity] = {}
     clean = False
-    for raw in sys.stdin.buffer:
-        line = raw.decode(errors="replace").strip()
-        if line == "bye":
-            clean = True
-            break
-        op, _, pid = line.partition(" ")
-        if not pid.isdigit():
-            continue
-        if op == "+":
-            groups.add(int(pid))
-        elif op == "-":
-            groups.discard(int(pid))
-    if clean and not groups:
+    with channel, channel.makefile("rb") as lines:
+        for raw in lines:
+            words = raw.decode(errors="replace").split()
+            op, fields = (words[0], words[1:]) if words else ("", [])
+            if op == "bye":
+                clean = True
+                break
+            if op == "+" and (identity := Identity.parse(fields)) is not None:
+                registered[identity.pid] = identity
+            elif op == "-" and fields and fields[0].isdigit():
+                registered.pop(int(fields[0]), None)
+    if clean and not registered:
         return 0
-    for pgid in groups:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except OSError:
-            pass
+    for identity in registered.values():
+        proc = claim(identity)
+        if proc is not None:
+            kill_tree(proc)
     from pytest_flaskserve.lifecycle.process import sweep_owned
 
     sweep_owned(token)

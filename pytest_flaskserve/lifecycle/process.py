@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+from pytest_flaskserve.lifecycle.reach import identify, kill_verified
 
 #: Every process we start carries this variable (``<session token>:<server id>``), so a
 #: sweep can find what escaped its process group, and only what we started.
@@ -248,8 +250,8 @@ def sweep_owned(token: str = SESSION_TOKEN, *, owner: str | None = None,
                 if not mine or p.status() == psutil.STATUS_ZOMBIE:
                     continue
                 found = True  # even if it exits before the kill: it may have forked
-                p.kill()
-                killed.append(p.pid)
+                if kill_verified(p):  # never a stranger that got the pid since the listing
+                    killed.append(p.pid)
             except psutil.Error:
                 continue
         if found:
@@ -268,13 +270,15 @@ class _Registry:
         self.started = False  # anything was ever started (worth a final sweep)
         self._lock = threading.Lock()
         self._watchdog: subprocess.Popen[bytes] | None = None
-        self._watch_pipe: IO[bytes] | None = None
+        self._watch_sock: socket.socket | None = None
 
     def add(self, proc: ManagedProcess) -> None:
         with self._lock:
             self.started = True
             self._live[proc.pid] = proc
-            self._tell(f"+ {proc.pid}\n")
+            identity = identify(proc.pid, proc.owner)
+            if identity is not None:  # else it is gone already: nothing to watch
+                self._tell(identity.line())
 
     def discard(self, proc: ManagedProcess) -> None:
         with self._lock:
@@ -286,54 +290,57 @@ class _Registry:
             return list(self._live.values())
 
     def _tell(self, line: str) -> None:
-        if self._watch_pipe is None:
+        if self._watch_sock is None:
             self._start_watchdog()
-        pipe = self._watch_pipe
-        if pipe is None:
+        sock = self._watch_sock
+        if sock is None:
             return
         try:
-            pipe.write(line.encode())
-            pipe.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            self._watch_pipe = None
+            sock.sendall(line.encode())
+        except OSError:
+            self._watch_sock = None
 
     def _start_watchdog(self) -> None:
         """A tiny process that outlives a killed pytest and stops what we started.
 
-        It reads pids from a pipe; when the pipe closes without ``bye`` (pytest died,
-        even by SIGKILL), it kills those process groups and sweeps by ``OWNER_ENV``.
+        It learns each process's identity over a socketpair (which, unlike a pipe on its
+        stdin, no other process can open through ``/proc``); when the socket closes without
+        ``bye`` (pytest died, even by SIGKILL), it kills the trees of those still provably
+        ours and sweeps by ``OWNER_ENV``.
         """
         if os.environ.get("FLASKSERVE_NO_WATCHDOG"):
             return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-m", "pytest_flaskserve._child.watchdog", SESSION_TOKEN],
-                stdin=subprocess.PIPE,
+                [sys.executable, "-m", "pytest_flaskserve._child.watchdog", SESSION_TOKEN,
+                 str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=(theirs.fileno(),),
                 cwd=tempfile.gettempdir(),
             )
-            self._watch_pipe = self._watchdog.stdin
+            self._watch_sock = ours
         except OSError:
             self._watchdog = None
+            ours.close()
+        finally:
+            theirs.close()
 
     def close(self, timeout: float = 5.0) -> None:
         """Clean end of the session: tell the watchdog, and wait for it."""
         with self._lock:
-            pipe, self._watch_pipe = self._watch_pipe, None
+            sock, self._watch_sock = self._watch_sock, None
             dog, self._watchdog = self._watchdog, None
-        if pipe is not None:
-            try:
-                pipe.write(b"bye\n")
-                pipe.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                pass
-            try:
-                pipe.close()
-            except OSError:
-                pass
+        if sock is not None:
+            with sock:
+                try:
+                    sock.sendall(b"bye\n")
+                except OSError:
+                    pass
         if dog is not None:
             try:
                 dog.wait(timeout=timeout)

@@ -420,6 +420,10 @@ class _ZygoteEntry:
     pid: int
     launcher: WarmLauncher
 
+    @property
+    def owner(self) -> str:
+        return self.launcher.owner
+
     def stop(self, sig: int = signal.SIGTERM, grace: float = 5.0) -> StopResult:
         t0 = time.perf_counter()
         self.launcher.close(grace)
