@@ -11,6 +11,7 @@ nothing is installed by hand. Only the standard library is used here.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -26,18 +27,42 @@ def run(*argv: str | Path, check: bool = True) -> int:
     return subprocess.run([str(a) for a in argv], cwd=ROOT, check=check).returncode
 
 
+#: Debian packages mod_wsgi is built against (apxs, the headers) and runs (httpd)
+APACHE_PACKAGES = ("apache2-dev", "apache2-bin")
+
+
+def apt_install(*packages: str) -> None:
+    """``apt-get install`` as root on Debian (after ``apt-get update``); else nothing."""
+    if os.geteuid() != 0 or not Path("/usr/bin/apt-get").exists():
+        print(f"not root or no apt-get: install {' '.join(packages)} yourself", flush=True)
+        return
+    run("apt-get", "update", "-q", check=False)
+    run("apt-get", "install", "-y", "-q", "--no-install-recommends", *packages, check=False)
+
+
+def ensure_mod_wsgi(pip: list[str | Path]) -> None:
+    """Build mod_wsgi against Apache (the ``mod_wsgi`` server), installing Apache first.
+
+    ``--no-cache-dir``: pip would reuse a cached wheel built for another interpreter of
+    the same Python version, linked to the wrong libpython.
+    """
+    if not (shutil.which("apxs") and Path("/usr/sbin/apache2").exists()):
+        apt_install(*APACHE_PACKAGES, "build-essential", "python3-dev")
+    if run(*pip, "install", "--no-cache-dir", "mod-wsgi>=5", check=False) != 0:
+        print("mod_wsgi did not build: its tests will be skipped", flush=True)
+
+
 def ensure_env() -> None:
     """Create the virtual environment and install the project with all servers and test tools."""
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
     pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check", "-q"]
     run(*pip, "install", "--upgrade", "pip", check=False)
+    ensure_mod_wsgi(pip)
     # uWSGI compiles from source (gcc and the Python headers are needed, about 20 s).
     if run(*pip, "install", "-e", ".[all,test]", check=False) != 0:
         print("uwsgi did not build: installing build tools, then retrying", flush=True)
-        if os.geteuid() == 0 and Path("/usr/bin/apt-get").exists():
-            run("apt-get", "update", "-q", check=False)
-            run("apt-get", "install", "-y", "-q", "build-essential", "python3-dev", check=False)
+        apt_install("build-essential", "python3-dev")
         if run(*pip, "install", "-e", ".[all,test]", check=False) != 0:
             print("falling back to the pyuwsgi wheel (the same server, prebuilt)", flush=True)
             run(*pip, "install", "-e", ".[gunicorn,waitress,test]", "pyuwsgi")

@@ -20,7 +20,11 @@ pytest.importorskip("coverage", reason="coverage is not installed (pip install '
 pytest.importorskip("pytest_cov", reason="pytest-cov is not installed (pip install pytest-cov)")
 
 SERVERS = ["flask-run", "app-run", "gunicorn", "waitress", "uwsgi", "granian", "cheroot",
-           "gunicorn-gthread", "gunicorn-gevent"]
+           "gunicorn-gthread", "gunicorn-gevent", "gevent", "eventlet", "uvicorn", "hypercorn"]
+#: Served under coverage, but what they run is not measured (README, coverage docs):
+#: uWSGI's gevent loop ends its workers without Python's atexit, where coverage saves;
+#: mod_wsgi runs requests on threads it creates in C, which coverage does not trace.
+UNMEASURED = ["uwsgi-gevent", "mod_wsgi"]
 #: Werkzeug's reloader runs the app in a child process: its own case.
 RELOADERS = ["flask-run-reload", "app-run-debug"]
 
@@ -29,7 +33,7 @@ def _app_source() -> str:
     """An app with one branch per server, each tagged, so the report says who ran what."""
     branches = "".join(
         f"    if server == {name!r}:\n        return server  # hit:{name}\n"
-        for name in SERVERS + RELOADERS)
+        for name in SERVERS + RELOADERS + UNMEASURED)
     return (
         "from flask import Flask\n\napp = Flask(__name__)\n\n\n"
         "@app.get('/')\ndef index():\n    return 'ok'\n\n\n"
@@ -58,7 +62,7 @@ def test_hit_reloader(flask_server):
 @pytest.mark.flask_app("covdebug.py")
 def test_hit_app_run_debug(flask_server):
     hit(flask_server, "app-run-debug")
-""".replace("SERVERS", repr(SERVERS))
+""".replace("SERVERS", repr(SERVERS + UNMEASURED))
 
 def _supervisor_applies_coverage_env() -> bool:
     """Whether ``supervisor.server_env`` adds what ``coverage_support.server_env()`` says."""
@@ -91,9 +95,10 @@ def test_routes_reached_over_http_are_covered_on_every_server(pytester: pytest.P
     result = pytester.runpytest_subprocess(
         "--flask-app=covapp:app", "-v", "-n", "2", "-p", "no:cacheprovider",
         "--cov=.", "--cov-report=json:cov.json")
-    result.assert_outcomes(passed=len(SERVERS) + len(RELOADERS))
+    result.assert_outcomes(passed=len(SERVERS) + len(RELOADERS) + len(UNMEASURED))
     executed = _executed(pytester.path / "cov.json")
-    missing = [name for name, line in _hit_lines(pytester).items() if line not in executed]
+    missing = [name for name, line in _hit_lines(pytester).items()
+               if line not in executed and name not in UNMEASURED]
     assert not missing, f"lines run only inside these servers were not covered: {missing}"
     source = (pytester.path / "covapp.py").read_text().splitlines()
     assert source.index("    return 'unknown'") + 1 not in executed  # a line no request ran

@@ -296,10 +296,11 @@ def start_server(
     last_error: ServerStartupError | None = None
     for attempt in range(config.port_retries + 1):
         port = free_port(config.host)
-        plan = launcher.plan(LaunchRequest(app=app, host=config.host, port=port,
-                                           options=options, python=sys.executable))
-        env = server_env(dict(os.environ), app, options, dict(plan.env), config.load_dotenv)
         log_path = _log_path(config, launcher.name, app)
+        plan = launcher.plan(LaunchRequest(app=app, host=config.host, port=port,
+                                           options=options, python=sys.executable,
+                                           scratch_dir=log_path.with_suffix(".d")))
+        env = server_env(dict(os.environ), app, options, dict(plan.env), config.load_dotenv)
         proc = (config.process_factory or ManagedProcess)(plan.argv, env=env, cwd=app.cwd,
                                                           log_path=log_path)
         t0 = time.monotonic()
@@ -320,6 +321,11 @@ def start_server(
                 owns_port=functools.partial(_owns, proc, port),
                 fail_fast=fail_fast,
             )
+            if ready.status >= 500:
+                # a server that keeps running when the app did not load answers 500
+                failed = launcher.load_failure(_read(log_path))
+                if failed:
+                    raise NotReady(failed, exited=False, exit_code=None, seconds=ready.seconds)
         except NotReady as nr:
             # A failed start gets no grace period: nothing it serves is worth waiting for.
             stop = proc.stop(signal.SIGKILL, 1.0)

@@ -26,7 +26,8 @@ def register(cls: _L) -> _L:
 
 #: Launcher modules in the default server order (third-party launchers come after).
 _MODULES = ("flask_cli", "app_run", "gunicorn", "waitress", "uwsgi", "granian", "cheroot",
-            "gunicorn_variants")
+            "gunicorn_variants", "uwsgi_gevent", "gevent", "eventlet", "uvicorn", "hypercorn",
+            "mod_wsgi")
 _loaded = False
 
 

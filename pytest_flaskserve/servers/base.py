@@ -7,6 +7,7 @@ import signal
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from pytest_flaskserve._child.app_settings import ENV as SETTINGS_ENV
@@ -41,6 +42,10 @@ class LaunchRequest:
     port: int
     options: ServerOptions
     python: str
+    #: a directory reserved for this start, for files the server writes (a server root,
+    #: a generated config): next to the log in the session's temp dir, not yet created.
+    #: None when the plan is only rendered (the ``-v`` header), never run.
+    scratch_dir: Path | None = None
 
     @property
     def address(self) -> str:
@@ -139,7 +144,23 @@ class Launcher(ABC):
             env[SETTINGS_ENV] = app.app_settings
         return env
 
+    def load_failure(self, log: str) -> str | None:
+        """For a server that keeps running when the app failed to load and answers every
+        request with 500 (mod_wsgi): what its log says about that failure, or None. Asked
+        when the ready path first answers 5xx; a text here fails the start, with the log's
+        causes, instead of handing out a server that can only fail."""
+        return None
+
     def explain_exit(self, code: int | None) -> str | None:
         if code is None:
             return None
         return self.exit_codes.get(code)
+
+
+def ignored_args(request: LaunchRequest) -> tuple[str, ...]:
+    """A note for a server run from a script the plugin ships, which has no command line
+    of its own: extra arguments meant for it are not passed anywhere."""
+    if not request.options.extra_args:
+        return ()
+    return (f"extra arguments {list(request.options.extra_args)} ignored: this server is run "
+            "from a script and takes no command-line options",)

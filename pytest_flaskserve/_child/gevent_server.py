@@ -1,0 +1,29 @@
+"""Runs in the server: gevent's WSGI server, the way Flask's docs deploy with gevent.
+
+``python -m pytest_flaskserve._child.gevent_server HOST PORT`` patches the standard
+library first (``monkey.patch_all()``, before anything else imports ``socket`` or
+``threading``), then builds the app through the generated entry module
+(``FLASKSERVE_ENTRY``) and serves it with ``gevent.pywsgi.WSGIServer`` until it is
+signalled. SIGTERM ends it at once (exit -15), as it ends the script in the docs.
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import sys  # noqa: E402 - after the patch, which must come first
+
+from gevent.pywsgi import WSGIServer  # noqa: E402
+
+
+def main() -> None:
+    host, port = sys.argv[1], int(sys.argv[2])
+    from pytest_flaskserve._entry import app
+
+    server = WSGIServer((host, port), app)
+    print(f"gevent WSGIServer serving on http://{host}:{port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
