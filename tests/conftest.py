@@ -23,8 +23,14 @@ os.environ["PYTEST_ADDOPTS"] = (os.environ.get("PYTEST_ADDOPTS", "") + " -W erro
 
 
 @pytest.fixture
-def examples(pytester: pytest.Pytester) -> Path:
-    """A copy of example_apps/ as the pytester project directory (its rootdir)."""
+def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of example_apps/ as the pytester project directory (its rootdir).
+
+    Its inner runs leave pytest-flask and pytest-playwright out (installed for the tests
+    that use them, which pass ``-p flask`` / ``-p playwright``): they would load Flask and
+    Playwright into every inner run. (Pytester clears PYTEST_ADDOPTS when it starts.)
+    """
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:flask -p no:playwright")
     for item in EXAMPLES.iterdir():
         if item.name in ("__pycache__", "tests") or item.name.startswith("."):
             continue

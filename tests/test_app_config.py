@@ -23,7 +23,7 @@ def test_doc_recipes_run_on_every_server(pytester: pytest.Pytester, examples: Pa
                           "test_factory_fixture.py"}
     for name, text in files.items():
         (pytester.path / name).write_text(text)
-    result = pytester.runpytest_subprocess("-p", "no:flask", "-p", "no:playwright")
+    result = pytester.runpytest_subprocess(*(name for name in files if name.startswith("test_")))
     # 5 tests, each on the 7 default servers
     result.assert_outcomes(passed=35)
 
@@ -49,7 +49,7 @@ def test_config_json_values_and_nesting(pytester: pytest.Pytester, examples: Pat
             assert got["testing"] is True and got["title"] == "Notes"
             assert "pytest_flaskserve._entry:app" in h.command or h.server == "app-run"
     """)
-    result = pytester.runpytest_subprocess("-p", "no:flask", "-p", "no:playwright")
+    result = pytester.runpytest_subprocess("test_inner.py")
     result.assert_outcomes(passed=14)
 
 
@@ -68,8 +68,7 @@ def test_values_json_cannot_carry_are_usage_errors(pytester: pytest.Pytester, ex
         def test_x(flask_url):
             pass
     """)
-    result = pytester.runpytest_subprocess("--flask-app=notes", "-p", "no:flask",
-                                           "-p", "no:playwright")
+    result = pytester.runpytest_subprocess("test_inner.py", "--flask-app=notes")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
     assert ("@pytest.mark.flask_options(config=...): config['KEY'] cannot reach a server in "
@@ -90,5 +89,5 @@ def test_factory_rejects_what_json_cannot_carry(pytester: pytest.Pytester,
             with pytest.raises(UsageError, match="instance_path='relative'"):
                 flask_server_factory("waitress", "notes", instance_path="relative")
     """)
-    result = pytester.runpytest_subprocess("-p", "no:flask", "-p", "no:playwright")
+    result = pytester.runpytest_subprocess("test_inner.py")
     result.assert_outcomes(passed=1)

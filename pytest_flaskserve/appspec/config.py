@@ -87,6 +87,11 @@ def encode(config: Mapping[str, Any]) -> str:
     return json.dumps(dict(config), sort_keys=True) if config else ""
 
 
+def decode(config_json: str) -> dict[str, Any]:
+    """The dict :func:`encode` made."""
+    return dict(json.loads(config_json)) if config_json else {}
+
+
 def _fill(value: Any, tokens: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         for token, text in tokens.items():
@@ -112,3 +117,32 @@ def with_settings(app: ResolvedApp, config_json: str, instance_path: str,
         settings["instance_path"] = _fill(instance_path, tokens)
         Path(settings["instance_path"]).mkdir(parents=True, exist_ok=True)
     return dataclasses.replace(app, app_settings=json.dumps(settings, sort_keys=True))
+
+
+#: Flask reads these as seconds as well as a timedelta: they cross as seconds
+_SECONDS_KEYS = ("PERMANENT_SESSION_LIFETIME", "SEND_FILE_MAX_AGE_DEFAULT")
+
+
+def config_changes(app: Any, where: str) -> dict[str, Any]:
+    """What ``app.config`` (an app object of the test process) holds that a new app of
+    its class would not: the config a test gave it, for servers to apply. A value JSON
+    cannot carry is a :class:`UsageError` naming every such key, never dropped."""
+    defaults = getattr(type(app), "default_config", {})
+    changed: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in app.config.items():
+        if key in defaults and defaults[key] == value:
+            continue
+        if key in _SECONDS_KEYS and hasattr(value, "total_seconds"):
+            value = value.total_seconds()
+        problem = json_problem(value)
+        if problem:
+            problems.append(f"app.config[{key!r}] ({problem})")
+        else:
+            changed[key] = value
+    if problems:
+        raise UsageError(
+            f"{where}: {'; '.join(problems)} cannot reach servers in other processes: they "
+            f"get config as JSON ({_JSON_TYPES}); set such values in the app's own code "
+            "(every server runs it), not in the test's app fixture")
+    return changed
