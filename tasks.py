@@ -29,6 +29,9 @@ def run(*argv: str | Path, check: bool = True) -> int:
 
 #: Debian packages mod_wsgi is built against (apxs, the headers) and runs (httpd)
 APACHE_PACKAGES = ("apache2-dev", "apache2-bin")
+#: the browser tests' Chromium and ChromeDriver (/usr/bin/chromium, /usr/bin/chromedriver);
+#: Playwright and Selenium drive these, nothing downloads a browser of its own
+BROWSER_PACKAGES = ("chromium", "chromium-driver")
 
 
 def apt_install(*packages: str) -> None:
@@ -59,6 +62,8 @@ def ensure_env() -> None:
     pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check", "-q"]
     run(*pip, "install", "--upgrade", "pip", check=False)
     ensure_mod_wsgi(pip)
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        apt_install(*BROWSER_PACKAGES)
     # uWSGI compiles from source (gcc and the Python headers are needed, about 20 s).
     if run(*pip, "install", "-e", ".[all,test]", check=False) != 0:
         print("uwsgi did not build: installing build tools, then retrying", flush=True)

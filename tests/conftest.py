@@ -27,10 +27,10 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
     """A copy of example_apps/ as the pytester project directory (its rootdir).
 
     Its inner runs leave pytest-flask and pytest-playwright out (installed for the tests
-    that use them, which pass ``-p flask`` / ``-p playwright``): they would load Flask and
+    that use them, which pass ``-p flask`` / ``-p playwright -p base_url``): they would load Flask and
     Playwright into every inner run. (Pytester clears PYTEST_ADDOPTS when it starts.)
     """
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:flask -p no:playwright")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:flask -p no:playwright -p no:base_url")
     for item in EXAMPLES.iterdir():
         if item.name in ("__pycache__", "tests") or item.name.startswith("."):
             continue

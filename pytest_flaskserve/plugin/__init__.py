@@ -40,7 +40,8 @@ SERVER_FIXTURE = "flask_server_name"
 #: Feature plugins with their own fixtures and hooks, loaded with this one (and disabled
 #: with it by ``-p no:flaskserve``).
 pytest_plugins = ["pytest_flaskserve.plugin.reloader", "pytest_flaskserve.plugin.parity",
-                  "pytest_flaskserve.plugin.app_state", "pytest_flaskserve.plugin.live_server"]
+                  "pytest_flaskserve.plugin.app_state", "pytest_flaskserve.plugin.live_server",
+                  "pytest_flaskserve.plugin.browser"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

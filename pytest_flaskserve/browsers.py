@@ -1,0 +1,71 @@
+"""Chromium for browser tests: the distribution's binary and the flags a CI machine needs.
+
+One place for both, used by the Playwright integration (``plugin/browser.py``, which
+applies them where pytest-playwright launches the browser) and by :func:`selenium_chrome`
+for Selenium. No browser is downloaded: Debian's ``chromium`` and ``chromium-driver``
+packages provide ``/usr/bin/chromium`` and ``/usr/bin/chromedriver``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+#: Chromium's names on Linux distributions, in the order they are looked up
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+#: Flags for a machine without a display, a GPU or a network beyond loopback. Without the
+#: background-networking ones Chromium keeps connecting to Google's hosts, which a closed
+#: CI network refuses, at every start; a small /dev/shm (containers) crashes tabs.
+CI_FLAGS = (
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-quic",
+    "--no-first-run",
+)
+#: Chromium refuses to start as root without it (CI runs as root)
+ROOT_FLAGS = ("--no-sandbox",)
+
+
+def chromium_executable() -> str | None:
+    """The installed Chromium (``/usr/bin/chromium`` on Debian), or None."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def chromedriver_executable() -> str | None:
+    """The installed ChromeDriver (``/usr/bin/chromedriver`` on Debian), or None."""
+    return shutil.which("chromedriver")
+
+
+def chromium_flags(existing: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """``existing`` plus the CI flags it lacks (and ``--no-sandbox`` when running as root)."""
+    wanted = [*CI_FLAGS, *(ROOT_FLAGS if os.geteuid() == 0 else ())]
+    return [*existing, *(flag for flag in wanted if flag not in existing)]
+
+
+def selenium_chrome(*, headless: bool = True, arguments: tuple[str, ...] = ()) -> Any:
+    """A Selenium ``webdriver.Chrome`` on the installed Chromium and ChromeDriver, with the
+    CI flags; use it as a context manager (``with selenium_chrome() as driver:``) so the
+    browser is quit. Nothing is downloaded: a missing binary is a RuntimeError that says
+    what to install."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = chromium_executable(), chromedriver_executable()
+    if binary is None or driver is None:
+        raise RuntimeError("Selenium needs Chromium and ChromeDriver: apt-get install "
+                           "chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in chromium_flags([*(("--headless=new",) if headless else ()), *arguments]):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(executable_path=driver))

@@ -1,0 +1,61 @@
+"""pytest-playwright's fixtures, wrapped (see ``plugin/browser.py``, which registers this
+module only when pytest-playwright is active, after it, so that each fixture here receives
+pytest-playwright's own under the same name)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pytest_flaskserve import browsers
+
+
+def _server_url(request: pytest.FixtureRequest) -> str | None:
+    """The URL of the test's server, if the test uses one (started here if need be)."""
+    names = request.fixturenames
+    if "flask_server" in names:
+        return str(request.getfixturevalue("flask_server").url)
+    if "live_server" in names:
+        handle = request.getfixturevalue("live_server").handle
+        return None if handle is None else str(handle.url)  # not started: nothing to aim at
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any],
+                             browser_type: Any) -> dict[str, Any]:
+    """pytest-playwright's launch options, plus for Chromium the installed binary when
+    Playwright's own build is absent (none is downloaded) and the CI flags."""
+    args = dict(browser_type_launch_args)
+    if browser_type.name != "chromium":
+        return args
+    own_build = not args.get("channel") and os.path.exists(browser_type.executable_path)
+    if not own_build and not args.get("channel") and "executable_path" not in args:
+        installed = browsers.chromium_executable()
+        if installed is not None:
+            args["executable_path"] = installed
+    args["args"] = browsers.chromium_flags(list(args.get("args") or ()))
+    return args
+
+
+@pytest.fixture
+def new_context(new_context: Callable[..., Any], browser_context_args: dict[str, Any],
+                request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """pytest-playwright's ``new_context``, with ``base_url`` set to this test's server
+    when the test uses one and set no ``base_url`` of its own (``page`` and ``context``
+    are made through it)."""
+    marker = next(request.node.iter_markers("browser_context_args"), None)
+    chosen = "base_url" in browser_context_args or (
+        marker is not None and "base_url" in marker.kwargs)
+
+    def new_context_on_this_server(**kwargs: Any) -> Any:
+        if not chosen and "base_url" not in kwargs:
+            url = _server_url(request)
+            if url is not None:
+                kwargs["base_url"] = url
+        return new_context(**kwargs)
+
+    return new_context_on_this_server
