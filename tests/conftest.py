@@ -13,6 +13,14 @@ import psutil
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
+#: test folders of the examples, left out of the copy (inner runs would collect them);
+#: a test that runs one copies it with copy_example_tests()
+EXAMPLE_TEST_DIRS = ("tests", "live_server_tests", "browser_tests")
+
+
+def copy_example_tests(name: str, dest: Path) -> None:
+    """Copy ``example_apps/NAME`` (one of EXAMPLE_TEST_DIRS) into ``dest``."""
+    shutil.copytree(EXAMPLES / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
 
 #: Inherited by every inner pytest run and every server, so the final check looks only at
 #: processes this suite started (other test runs on the machine are none of its business).
@@ -22,17 +30,23 @@ os.environ["FLASKSERVE_TEST_SUITE"] = SUITE_TOKEN
 os.environ["PYTEST_ADDOPTS"] = (os.environ.get("PYTEST_ADDOPTS", "") + " -W error::ResourceWarning").strip()
 
 
-@pytest.fixture
-def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of example_apps/ as the pytester project directory (its rootdir).
+@pytest.fixture(autouse=True)
+def _inner_runs_without_browser_plugins(request: pytest.FixtureRequest) -> None:
+    """Inner pytest runs leave pytest-flask, pytest-playwright and pytest-base-url out:
+    installed for the tests that use them (which pass ``-p flask`` / ``-p playwright -p
+    base_url``), they would load Flask and Playwright into every inner run. Set after
+    Pytester starts, because it clears PYTEST_ADDOPTS."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")
+        request.getfixturevalue("monkeypatch").setenv(
+            "PYTEST_ADDOPTS", "-p no:flask -p no:playwright -p no:base_url")
 
-    Its inner runs leave pytest-flask and pytest-playwright out (installed for the tests
-    that use them, which pass ``-p flask`` / ``-p playwright -p base_url``): they would load Flask and
-    Playwright into every inner run. (Pytester clears PYTEST_ADDOPTS when it starts.)
-    """
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:flask -p no:playwright -p no:base_url")
+
+@pytest.fixture
+def examples(pytester: pytest.Pytester) -> Path:
+    """A copy of example_apps/ as the pytester project directory (its rootdir)."""
     for item in EXAMPLES.iterdir():
-        if item.name in ("__pycache__", "tests") or item.name.startswith("."):
+        if item.name in ("__pycache__", *EXAMPLE_TEST_DIRS) or item.name.startswith("."):
             continue
         dest = pytester.path / item.name
         if item.is_dir():

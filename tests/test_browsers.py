@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import copy_example_tests
 
 from pytest_flaskserve import browsers, servers
 
@@ -31,6 +32,7 @@ def project(pytester: pytest.Pytester, examples: Path) -> pytest.Pytester:
     if browsers.chromium_executable() is None or browsers.chromedriver_executable() is None:
         missing("apt-get install chromium chromium-driver")
     (pytester.path / "pytest.ini").write_text("[pytest]\npythonpath = .\n")
+    copy_example_tests("browser_tests", pytester.path)
     return pytester
 
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import copy_example_tests
 
 PYTEST_INI = "[pytest]\npythonpath = .\n"
 
@@ -17,6 +18,7 @@ PYTEST_INI = "[pytest]\npythonpath = .\n"
 def project(pytester: pytest.Pytester, examples: Path) -> pytest.Pytester:
     """The examples, with pytest-flask's usual layout: the app importable from the root."""
     (pytester.path / "pytest.ini").write_text(PYTEST_INI)
+    copy_example_tests("live_server_tests", pytester.path)
     return pytester
 
 
