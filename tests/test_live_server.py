@@ -113,3 +113,37 @@ def test_options_without_a_meaning_here_are_usage_errors(project: pytest.Pyteste
     result = project.runpytest_subprocess("test_inner.py", "--flask-app=hello:app", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"ERROR: pytest-flaskserve: {message}" in result.stderr.str()
+
+
+def test_values_the_servers_app_sets_itself_need_not_cross(project: pytest.Pytester) -> None:
+    project.makepyfile(engine_app="""
+        from flask import Flask, jsonify
+
+        class NullPool:
+            pass
+
+        def create_app(test_config=None):
+            app = Flask(__name__)
+            app.config["ENGINE_OPTIONS"] = {"poolclass": NullPool}  # set by the app itself
+            app.config.from_mapping(test_config or {})
+
+            @app.get("/")
+            def index():
+                return jsonify(pool=app.config["ENGINE_OPTIONS"]["poolclass"].__name__,
+                               title=app.config.get("TITLE"))
+
+            return app
+    """, test_inner="""
+        import pytest, requests
+        from engine_app import create_app
+
+        @pytest.fixture(scope="session")
+        def app():
+            return create_app({"TITLE": "from the fixture"})
+
+        def test_x(live_server):
+            got = requests.get(live_server.url("/"), timeout=10).json()
+            assert got == {"pool": "NullPool", "title": "from the fixture"}
+    """)
+    result = project.runpytest_subprocess("test_inner.py", "--flask-servers=waitress,uwsgi")
+    result.assert_outcomes(passed=2)

@@ -135,7 +135,16 @@ def resolve(request: dict[str, Any]) -> dict[str, Any]:
         "runs_at_import": bool(calls),
         "import_name": app.import_name,
         "flask_version": getattr(flask, "__version__", ""),
+        "config_reprs": {key: _repr(value) for key, value in app.config.items()},
     }
+
+
+def _repr(value: Any) -> str:
+    """``repr(value)``, or a marker no real repr equals when it raises."""
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - any object's __repr__ may raise
+        return "\0unrepresentable"
 
 
 def _discover(module: Any, flask_cls: type) -> tuple[str, bool] | dict[str, Any]:

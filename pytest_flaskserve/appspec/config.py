@@ -123,10 +123,13 @@ def with_settings(app: ResolvedApp, config_json: str, instance_path: str,
 _SECONDS_KEYS = ("PERMANENT_SESSION_LIFETIME", "SEND_FILE_MAX_AGE_DEFAULT")
 
 
-def config_changes(app: Any, where: str) -> dict[str, Any]:
+def config_changes(app: Any, where: str, served: Mapping[str, str]) -> dict[str, Any]:
     """What ``app.config`` (an app object of the test process) holds that a new app of
-    its class would not: the config a test gave it, for servers to apply. A value JSON
-    cannot carry is a :class:`UsageError` naming every such key, never dropped."""
+    its class would not: the config a test gave it, for servers to apply. ``served`` is
+    the repr of each config value of the app the servers build (``ResolvedApp.config_reprs``):
+    a value JSON cannot carry that the servers' app already has (same repr, e.g. a class
+    the factory sets) needs no crossing; any other is a :class:`UsageError` naming every
+    such key, never dropped."""
     defaults = getattr(type(app), "default_config", {})
     changed: dict[str, Any] = {}
     problems: list[str] = []
@@ -136,6 +139,8 @@ def config_changes(app: Any, where: str) -> dict[str, Any]:
         if key in _SECONDS_KEYS and hasattr(value, "total_seconds"):
             value = value.total_seconds()
         problem = json_problem(value)
+        if problem and served.get(key) == repr(value):
+            continue  # the servers' own app sets the same value
         if problem:
             problems.append(f"app.config[{key!r}] ({problem})")
         else:
@@ -144,5 +149,6 @@ def config_changes(app: Any, where: str) -> dict[str, Any]:
         raise UsageError(
             f"{where}: {'; '.join(problems)} cannot reach servers in other processes: they "
             f"get config as JSON ({_JSON_TYPES}); set such values in the app's own code "
-            "(every server runs it), not in the test's app fixture")
+            "(every server runs it, and a value equal to the servers' own crosses as it "
+            "is), not in the test's app fixture")
     return changed

@@ -89,6 +89,7 @@ class ResolvedApp:
     import_name: str = field(default="")
     #: JSON the generated entry applies to the app (a test's config=, see appspec.config)
     app_settings: str = field(default="")
+    config_reprs: tuple[tuple[str, str], ...] = ()  # repr of each config value, as built
 
     @property
     def path_entry(self) -> str:

@@ -195,18 +195,18 @@ class LiveServerFixture:
                 raise UsageError(f"live_server: the app fixture gave {app!r}, not a Flask app")
             spec = _spec(rt, node, app)
             options = rt.options_for(node, flask_server_name)
-            config = {}
+            resolved = rt.resolve(spec, dict(options.env))
             if app is not None:
                 if app.config.get("LIVESERVER_PORT"):
                     raise UsageError("live_server: app.config['LIVESERVER_PORT']: every "
                                      "server gets its own free port; read live_server.port")
                 _apply_options_marker(request, app)
-                config = app_config.config_changes(app, "live_server")
+                config = app_config.config_changes(app, "live_server",
+                                                   dict(resolved.config_reprs))
                 config.update(app_config.decode(options.config))
                 options = dataclasses.replace(
                     options, config=app_config.encode(config),
                     instance_path=options.instance_path or str(app.instance_path))
-            resolved = rt.resolve(spec, dict(options.env))
             marked = node.get_closest_marker("flask_scope") is not None
             scope = rt.scope_for(node) if marked else _SCOPES[cfg.getini("live_server_scope")]
         except UsageError as exc:
