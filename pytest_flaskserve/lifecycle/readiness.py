@@ -9,6 +9,8 @@ process is checked, so an early exit fails at once; one deadline bounds the whol
 from __future__ import annotations
 
 import http.client
+import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +58,37 @@ def probe(host: str, port: int, path: str, timeout: float) -> int | None:
         conn.close()
 
 
+def probe_uwsgi(host: str, port: int, path: str, timeout: float) -> int | None:
+    """One request in uWSGI's native protocol (what nginx's ``uwsgi_pass`` speaks): the
+    status of the HTTP response the app sends back, or None if nothing answered."""
+    path_info, _, query = path.partition("?")
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": path_info, "QUERY_STRING": query,
+           "REQUEST_URI": path, "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": host,
+           "SERVER_PORT": str(port), "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": f"{host}:{port}",
+           "HTTP_USER_AGENT": "pytest-flaskserve", "wsgi.url_scheme": "http"}
+    body = b"".join(struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v
+                    for k, v in ((k.encode(), v.encode()) for k, v in env.items()))
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack("<BHB", 0, len(body), 0) + body)
+            head = b""
+            while b"\r\n" not in head and len(head) < 4096:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+        parts = head.split(b" ", 2)
+        return int(parts[1]) if len(parts) >= 2 and parts[0].startswith(b"HTTP/") else None
+    except (TimeoutError, OSError, ValueError):
+        return None
+
+
+#: how a server on a port is asked whether it serves, by the protocol it speaks there
+PROBES: dict[str, Callable[[str, int, str, float], int | None]] = {
+    "http": probe, "uwsgi": probe_uwsgi,
+}
+
+
 def wait_until_serving(
     host: str,
     port: int,
@@ -66,6 +99,7 @@ def wait_until_serving(
     owns_port: Callable[[], bool] | None = None,
     fail_fast: Callable[[], str | None] | None = None,
     probe_timeout: float = 5.0,
+    protocol: str = "http",
 ) -> Ready:
     """Probe ``http://host:port/path`` until it answers or ``timeout`` seconds pass.
 
@@ -74,6 +108,7 @@ def wait_until_serving(
     the port is never taken for our server. ``fail_fast`` may return a reason to stop
     waiting early (a log line that means the start cannot succeed).
     """
+    ask = PROBES[protocol]
     t0 = time.monotonic()
     deadline = t0 + timeout
     probes = 0
@@ -98,7 +133,7 @@ def wait_until_serving(
             )
         probes += 1
         started = time.monotonic()
-        status = probe(host, port, path, min(this_timeout, max(remaining, 0.05)))
+        status = ask(host, port, path, min(this_timeout, max(remaining, 0.05)))
         if status is None and time.monotonic() - started >= this_timeout * 0.9:
             this_timeout = min(this_timeout * 2, probe_timeout)
         if status is not None:

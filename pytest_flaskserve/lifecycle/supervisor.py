@@ -59,6 +59,8 @@ class StartConfig:
     #: builds the process object (``ManagedProcess``'s signature); warm mode passes its
     #: launcher's factory here, which falls back to a cold ``ManagedProcess`` by itself
     process_factory: Callable[..., ManagedProcess] | None = None
+    #: a user's nginx site file for servers behind nginx (None: the generated one)
+    nginx_conf: Path | None = None
 
 
 @dataclass
@@ -94,6 +96,11 @@ class ServerHandle:
 
     def __add__(self, path: str) -> str:
         return self.url + path
+
+    @property
+    def upstream_url(self) -> str:
+        """The server's own address; behind a proxy ``url`` is the proxy's, this is not."""
+        return self.url
 
     def read_log(self) -> str:
         try:
@@ -287,19 +294,28 @@ def start_server(
     app: ResolvedApp,
     options: ServerOptions,
     config: StartConfig,
+    *,
+    protocol: str = "http",
 ) -> ServerHandle:
-    """Start ``app`` under ``launcher`` and return once it answers HTTP.
+    """Start ``app`` under ``launcher`` and return once it answers HTTP (``protocol``
+    "uwsgi": once it answers in uWSGI's protocol, for a server behind nginx).
 
-    Raises :class:`ServerStartupError` with the full report (command, exit code and its
-    meaning, diagnosis, log tail) when it does not.
+    A ``SERVER+nginx`` launcher starts the server and then nginx in front of it; the
+    handle's ``url`` is nginx's. Raises :class:`ServerStartupError` with the full report
+    (command, exit code and its meaning, diagnosis, log tail) when it does not.
     """
+    if launcher.behind is not None:
+        from pytest_flaskserve.proxy.proxied import start_proxied
+
+        return start_proxied(launcher, app, options, config)
     last_error: ServerStartupError | None = None
     for attempt in range(config.port_retries + 1):
         port = free_port(config.host)
         log_path = _log_path(config, launcher.name, app)
         plan = launcher.plan(LaunchRequest(app=app, host=config.host, port=port,
                                            options=options, python=sys.executable,
-                                           scratch_dir=log_path.with_suffix(".d")))
+                                           scratch_dir=log_path.with_suffix(".d"),
+                                           protocol=protocol))
         env = server_env(dict(os.environ), app, options, dict(plan.env), config.load_dotenv)
         proc = (config.process_factory or ManagedProcess)(plan.argv, env=env, cwd=app.cwd,
                                                           log_path=log_path)
@@ -320,6 +336,7 @@ def start_server(
                 timeout=config.startup_timeout,
                 owns_port=functools.partial(_owns, proc, port),
                 fail_fast=fail_fast,
+                protocol=protocol,
             )
             if ready.status >= 500:
                 # a server that keeps running when the app did not load answers 500

@@ -166,7 +166,7 @@ class Runtime:
         """The servers ``node`` runs on, and which were chosen explicitly (see selection)."""
         mark = node.get_closest_marker("flask_servers")
         marked = markers.servers_arg(mark.args, mark.kwargs) if mark is not None else None
-        return selection.choose(marked, self.settings.servers)
+        return selection.choose(marked, self.settings.servers, self.settings.proxy)
 
     def scope_for(self, node: Any) -> str:
         mark = node.get_closest_marker("flask_scope")
@@ -205,7 +205,8 @@ class Runtime:
 
     # -- starting -------------------------------------------------------------------
     def start_config(self, *, ready_path: str | None = None,
-                     startup_timeout: float | None = None) -> StartConfig:
+                     startup_timeout: float | None = None,
+                     nginx_conf: Path | None = None) -> StartConfig:
         assert self.log_dir is not None
         s = self.settings
         return StartConfig(
@@ -214,6 +215,7 @@ class Runtime:
             startup_timeout=startup_timeout or s.startup_timeout,
             stop_timeout=s.stop_timeout, load_dotenv=s.load_dotenv, log_tag=self.worker,
             process_factory=self.warm.process if self.warm is not None else None,
+            nginx_conf=nginx_conf or s.nginx_conf,
         )
 
     def start_warm(self) -> None:
@@ -454,6 +456,7 @@ class ServerFactory:
         reload: bool | None = None,
         ready_path: str | None = None,
         startup_timeout: float | None = None,
+        nginx_conf: str | Path | None = None,
         resolve: bool = True,
         base_dir: str | Path | None = None,
         config: Mapping[str, Any] | None = None,
@@ -461,7 +464,8 @@ class ServerFactory:
     ) -> ServerHandle:
         """Start ``app`` (default: the test's app) under ``server`` and wait until it serves.
 
-        ``resolve=False`` skips importing the app first, so a broken app reaches the
+        ``nginx_conf`` is an nginx site file for a ``SERVER+nginx`` server (as
+        ``--flask-nginx-conf``). ``resolve=False`` skips importing the app first, so a broken app reaches the
         server and you can assert on its :class:`ServerStartupError`. ``config`` is
         applied to the app after it is created (JSON values); ``instance_path=True``
         gives it the test run's instance folder when it is created.
@@ -491,7 +495,8 @@ class ServerFactory:
                                 config=app_config.encode(checked), instance_path=instance)
         handle = self._rt.start(server, target, options,
                                 self._rt.start_config(ready_path=ready_path,
-                                                      startup_timeout=startup_timeout))
+                                                      startup_timeout=startup_timeout,
+                                                      nginx_conf=_site_file(nginx_conf)))
         self.handles.append(handle)
         self._node.stash.setdefault(HANDLES_KEY, []).append(handle)
         return handle
@@ -500,6 +505,16 @@ class ServerFactory:
         for handle in reversed(self.handles):
             handle.stop()
             _warn_if_forced(handle)
+
+
+def _site_file(path: str | Path | None) -> Path | None:
+    """A site file given to the factory, checked now: a file that cannot be rewritten is
+    a usage error before anything starts."""
+    if path is None:
+        return None
+    from pytest_flaskserve.plugin.options import nginx_conf
+
+    return nginx_conf("flask_server_factory(nginx_conf=...)", str(path))
 
 
 def unresolved(spec: AppSpec) -> ResolvedApp:

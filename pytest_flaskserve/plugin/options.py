@@ -168,6 +168,26 @@ def _writable_file(name: str, raw: str) -> Path:
     return path
 
 
+def _proxy(name: str, raw: str) -> str:
+    from pytest_flaskserve.servers.proxied import PROXIES
+
+    if raw not in PROXIES:
+        raise UsageError(f"{name}={raw!r} is not a proxy the plugin runs; use {name}=nginx")
+    return raw
+
+
+def nginx_conf(name: str, raw: str) -> Path:
+    """An nginx site file, checked: readable, and rewritable (listen, upstream address)."""
+    from pytest_flaskserve.proxy.site_file import user_server_block
+
+    path = Path(raw).expanduser().resolve()
+    if not path.is_file():
+        raise UsageError(f"{name}={raw!r}: no such file; give the path of an nginx site file "
+                         "(a server { ... } block)")
+    user_server_block(path, "127.0.0.1:1", "127.0.0.1:2")
+    return path
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: where it is read from and how it is checked."""
@@ -226,6 +246,13 @@ OPTIONS: tuple[Option, ...] = (
            "start servers from a pre-warmed launcher process (Flask and the servers already "
            "imported, never your app): ~20-30 ms starts instead of ~130-170 ms",
            _bool, default="false", action="store_true", ini_type="string"),
+    Option("proxy", "--flask-proxy", "flask_proxy", "FLASKSERVE_PROXY",
+           "also run every selected production server behind this reverse proxy: nginx "
+           "(adds SERVER+nginx after each server)", _proxy, metavar="PROXY"),
+    Option("nginx_conf", "--flask-nginx-conf", "flask_nginx_conf", "FLASKSERVE_NGINX_CONF",
+           "your nginx site file in place of the generated server block for SERVER+nginx "
+           "(only listen and the upstream address are rewritten)", nginx_conf,
+           metavar="PATH", is_path=True),
     Option("server_args", "--flask-server-args", "flask_server_args", None,
            "extra arguments for one server, SERVER=ARGS (repeatable), e.g. 'gunicorn=--timeout 5'",
            _server_args, action="append", ini_type="linelist", metavar="SERVER=ARGS"),

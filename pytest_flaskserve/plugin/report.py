@@ -22,7 +22,7 @@ def header_lines(rt: Runtime, verbosity: int) -> list[str]:
     else:
         lines = ["flaskserve: no app configured (--flask-app, flask_app in the ini file, "
                  "FLASK_APP, or wsgi.py/app.py in the rootdir)"]
-    chosen, _ = selection.choose(None, s.servers)
+    chosen, _ = selection.choose(None, s.servers, s.proxy)
     parts = []
     for name in chosen:
         why = servers.get(name).unavailable()

@@ -15,13 +15,31 @@ from pytest_flaskserve import servers
 from pytest_flaskserve.appspec.grammar import ResolvedApp
 
 
-def choose(marked: Sequence[str] | None, cli: Sequence[str] | None) -> tuple[list[str], set[str]]:
+def choose(marked: Sequence[str] | None, cli: Sequence[str] | None,
+           proxy: str | None = None) -> tuple[list[str], set[str]]:
     """The servers to run, in order, and the set of those that were chosen explicitly.
 
     ``marked`` is the ``flask_servers`` marker's list (None without a marker), ``cli`` is
     ``--flask-servers`` (None or empty when not given). Every name is checked: an unknown one is a
-    :class:`~pytest_flaskserve.errors.UsageError`.
+    :class:`~pytest_flaskserve.errors.UsageError`. ``proxy`` (``--flask-proxy``) adds each
+    chosen server's variant behind that proxy right after it (``gunicorn+nginx`` after
+    ``gunicorn``), explicit when the server is.
     """
+    chosen, explicit = _choose(marked, cli)
+    if proxy is None:
+        return chosen, explicit
+    with_proxy: list[str] = []
+    for name in chosen:
+        with_proxy.append(name)
+        behind = servers.proxied_name(name, proxy)
+        if behind is not None and behind not in chosen and behind not in with_proxy:
+            with_proxy.append(behind)
+            if name in explicit:
+                explicit.add(behind)
+    return with_proxy, explicit
+
+
+def _choose(marked: Sequence[str] | None, cli: Sequence[str] | None) -> tuple[list[str], set[str]]:
     if marked is not None:
         chosen = list(marked)
         for name in chosen:

@@ -39,6 +39,8 @@ class Settings:
     load_dotenv: bool
     warm: bool
     server_args: tuple[tuple[str, tuple[str, ...]], ...]
+    proxy: str | None
+    nginx_conf: Path | None
     smoke: bool
     smoke_workers: int | None
     smoke_exclude: tuple[str, ...]

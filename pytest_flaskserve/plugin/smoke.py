@@ -85,7 +85,7 @@ def make_plan(rt: Runtime, session: pytest.Session) -> SmokePlan:
         raise UsageError("--flask-smoke needs an app: pass --flask-app=module:app, set "
                          "flask_app in the ini file, or set FLASK_APP")
     app = rt.resolve(rt.spec_for(session))
-    names, explicit = selection.choose(None, rt.settings.servers)
+    names, explicit = selection.choose(None, rt.settings.servers, rt.settings.proxy)
     skip: dict[str, str] = {}
     for name in names:
         why = selection.left_out_reason(name, app, explicit)

@@ -53,6 +53,14 @@ def _load() -> None:
                      key=lambda kv: rank.get(type(kv[1]).__module__, len(rank)))
     _REGISTRY.clear()
     _REGISTRY.update(ordered)
+    # every server deployed behind a proxy gets its SERVER+nginx variant, after them all
+    from pytest_flaskserve.servers.proxied import PROXIES, variant
+
+    for launcher in list(_REGISTRY.values()):
+        if launcher.proxy_protocol is not None and launcher.behind is None:
+            for proxy in PROXIES:
+                proxied = variant(launcher, proxy)
+                _REGISTRY[proxied.name] = proxied
 
 
 def names() -> list[str]:
@@ -78,6 +86,14 @@ def check_worker_class(where: str, worker_class: str) -> None:
             raise UsageError(f"{where}: {problem}")
 
 
+def proxied_name(name: str, proxy: str) -> str | None:
+    """The name of ``name`` behind ``proxy`` (``gunicorn+nginx``), or None when that
+    server is not deployed behind a proxy (the development servers) or is already."""
+    _load()
+    candidate = f"{name}+{proxy}"
+    return candidate if candidate in _REGISTRY else None
+
+
 def get(name: str) -> Launcher:
     """The launcher called ``name``; a :class:`UsageError` that lists them otherwise."""
     _load()
@@ -90,5 +106,5 @@ def get(name: str) -> Launcher:
 
 
 __all__ = ["Launcher", "LaunchPlan", "LaunchRequest", "ServerOptions", "check_worker_class",
-           "default_names", "get",
+           "default_names", "get", "proxied_name",
            "names", "register"]

@@ -28,6 +28,7 @@ class AppRun(Launcher):
     name = "app-run"
     description = "python hello.py / python -m pkg (the script's own app.run())"
     production = False
+    proxy_protocol = None  # a development server: never deployed behind a proxy
     supports_reload = True
     needs_app_to_decide = True
 

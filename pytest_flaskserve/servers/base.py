@@ -46,6 +46,9 @@ class LaunchRequest:
     #: a generated config): next to the log in the session's temp dir, not yet created.
     #: None when the plan is only rendered (the ``-v`` header), never run.
     scratch_dir: Path | None = None
+    #: what the server speaks on its port: "http", or "uwsgi" (uWSGI's native protocol,
+    #: which it speaks behind nginx's ``uwsgi_pass``)
+    protocol: str = "http"
 
     @property
     def address(self) -> str:
@@ -90,6 +93,13 @@ class Launcher(ABC):
     #: (other Gunicorn worker classes) say False: they multiply run time for little news,
     #: so they are opt-in by name.
     default: ClassVar[bool] = True
+    #: how this server is deployed behind a reverse proxy: "http" (nginx ``proxy_pass``),
+    #: "uwsgi" (``uwsgi_pass`` to its native protocol socket), or None for a server that
+    #: is not deployed behind one (the development servers); a server with a protocol gets
+    #: a ``SERVER+nginx`` variant in the registry
+    proxy_protocol: ClassVar[str | None] = "http"
+    #: in a ``SERVER+nginx`` variant, the launcher of the server behind the proxy
+    behind: ClassVar[Launcher | None] = None
 
     def unavailable(self) -> str | None:
         """Why the server cannot run in this environment, or None."""

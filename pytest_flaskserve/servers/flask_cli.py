@@ -13,6 +13,7 @@ class FlaskRun(Launcher):
     name = "flask-run"
     description = "python -m flask --app SPEC run (Werkzeug development server)"
     production = False
+    proxy_protocol = None  # a development server: never deployed behind a proxy
     supports_reload = True
     exit_codes = {2: "flask CLI usage error: the app could not be found or loaded"}
 

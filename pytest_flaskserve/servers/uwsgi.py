@@ -73,6 +73,8 @@ class UWSGI(Launcher):
     }
     #: one signal for master and workers alike (see the module docstring)
     stop_signal = signal.SIGINT
+    #: behind nginx it speaks its own protocol to ``uwsgi_pass`` (``--socket``)
+    proxy_protocol = "uwsgi"
     #: ``reload=True`` renders ``--py-autoreload 1`` (it re-executes the whole server)
     supports_reload = True
 
@@ -85,15 +87,21 @@ class UWSGI(Launcher):
         app, opts = request.app, request.options
         binary = find_uwsgi()
         assert binary is not None
-        argv = [
-            binary,
-            "--http-socket", request.address,
-            # --http-socket serves one request per connection and closes it without saying
-            # so; a keep-alive client (requests' pool, a browser, a followed redirect) then
-            # writes its next request into a closed socket. Saying it makes the close honest.
-            # (--http11-socket keeps connections open, but then frames a streamed response
-            # without a length by nothing at all, so it is not used.)
-            "--add-header", "Connection: close",
+        if request.protocol == "uwsgi":
+            # behind nginx's uwsgi_pass: the native protocol, as Flask's uWSGI page deploys it
+            argv = [binary, "--socket", request.address]
+        else:
+            argv = [
+                binary,
+                "--http-socket", request.address,
+                # --http-socket serves one request per connection and closes it without
+                # saying so; a keep-alive client (requests' pool, a browser, a followed
+                # redirect) then writes its next request into a closed socket. Saying it
+                # makes the close honest. (--http11-socket keeps connections open, but then
+                # frames a streamed response without a length by nothing at all.)
+                "--add-header", "Connection: close",
+            ]
+        argv += [
             "--master", "--processes", str(opts.workers or 1),
             "--need-app", "--die-on-term", "--no-orphans",
             "--pythonpath", app.path_entry,

@@ -1,0 +1,158 @@
+"""nginx as a managed process: its own prefix, a free loopback port, a graceful stop.
+
+nginx runs in the foreground (``daemon off``) with a master and a worker, in their own
+session and process group like every server we start (so the watchdog and the final
+sweep cover it after a SIGKILL of pytest). ``-e stderr`` sends even the messages nginx
+writes before it has read the config to our log; ``[emerg]`` lines there are its own
+explanation of a failed start. It is ready when a request through it reaches the
+upstream; an answer nginx made up itself (502/504 with an upstream error in its log) is
+a failed start that says what nginx could not reach.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_flaskserve.errors import ServerStartupError
+from pytest_flaskserve.lifecycle import diagnose
+from pytest_flaskserve.lifecycle.ports import free_port
+from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult, describe_exit
+from pytest_flaskserve.lifecycle.readiness import NotReady, wait_until_serving
+from pytest_flaskserve.proxy import nginx
+
+#: what nginx says when its listening port was taken between our pick and its bind
+_ADDRESS_IN_USE = re.compile(r"bind\(\) to \S+ failed \(98")
+#: an error nginx logs when it cannot get an answer from the upstream
+_UPSTREAM_ERROR = re.compile(r"\[(?:error|crit)\].*(?:upstream|while connecting)")
+
+
+@dataclass
+class NginxFront:
+    """One running nginx: ``url``, ``port``, ``prefix`` (its directory), its logs."""
+
+    url: str
+    host: str
+    port: int
+    prefix: Path
+    config_path: Path
+    log_path: Path
+    argv: list[str]
+    process: ManagedProcess
+    ready_seconds: float
+    stop_timeout: float = 5.0
+    stop_result: StopResult | None = None
+
+    @property
+    def access_log_path(self) -> Path:
+        return self.prefix / "access.log"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def is_running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The end of nginx's error log and of its access log."""
+        parts = [f"nginx error log ({self.log_path}):", diagnose.tail(_read(self.log_path), lines)]
+        access = _read(self.access_log_path)
+        if access:
+            parts += [f"nginx access log ({self.access_log_path}):", diagnose.tail(access, lines)]
+        return "\n".join(parts)
+
+    def stop(self) -> StopResult:
+        """SIGQUIT (nginx's graceful shutdown: requests under way finish), then SIGKILL of
+        the group after the stop timeout."""
+        self.stop_result = self.process.stop(signal.SIGQUIT, self.stop_timeout)
+        return self.stop_result
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def start_front(
+    *,
+    server_block: Callable[[str], str],
+    prefix: Path,
+    log_path: Path,
+    host: str,
+    ready_path: str,
+    startup_timeout: float,
+    stop_timeout: float,
+    upstream_alive: Callable[[], bool],
+    name: str,
+    port_retries: int = 3,
+) -> NginxFront:
+    """Start nginx in ``prefix`` with the server block ``server_block(listen)`` and wait
+    until a request to ``ready_path`` goes through it.
+
+    ``upstream_alive`` tells whether the server behind it still runs (a dead upstream
+    is the real cause of a 502). Raises :class:`ServerStartupError` named ``name``.
+    """
+    binary = nginx.find_nginx()
+    if binary is None:
+        raise ServerStartupError(nginx.unavailable() or "nginx not found", server=name,
+                                 command="nginx", exit_code=None, log_tail="", diagnosis=[])
+    url_host = f"[{host}]" if ":" in host else host
+    for attempt in range(port_retries + 1):
+        port = free_port(host)
+        config = nginx.write_prefix(prefix, server_block(f"{url_host}:{port}"))
+        argv = [binary, "-e", "stderr", "-p", str(prefix), "-c", str(config)]
+        proc = ManagedProcess(argv, env=dict(os.environ), cwd=str(prefix), log_path=log_path)
+        t0 = time.monotonic()
+        try:
+            proc.start()
+        except OSError as exc:
+            raise ServerStartupError(f"nginx could not be executed: {exc}", server=name,
+                                     command=shlex.join(argv), exit_code=None, log_tail="",
+                                     diagnosis=[str(exc)]) from None
+        try:
+            ready = wait_until_serving(host, port, ready_path, poll_exit=proc.poll,
+                                       timeout=startup_timeout)
+        except NotReady as nr:
+            proc.stop(signal.SIGKILL, 1.0)
+            log = _read(log_path)
+            if _ADDRESS_IN_USE.search(log) and attempt < port_retries:
+                continue
+            raise _startup_error(name, argv, config, log_path, log, nr) from None
+        if ready.status in (502, 504) and _UPSTREAM_ERROR.search(_read(log_path)):
+            proc.stop(signal.SIGKILL, 1.0)
+            log = _read(log_path)
+            why = ("the server behind it had exited" if not upstream_alive()
+                   else "nginx could not get an answer from the server behind it")
+            raise _startup_error(name, argv, config, log_path, log, NotReady(
+                f"answered {ready.status}: {why}", exited=False, exit_code=None,
+                seconds=time.monotonic() - t0)) from None
+        return NginxFront(url=f"http://{url_host}:{port}", host=host, port=port, prefix=prefix,
+                          config_path=config, log_path=log_path, argv=argv, process=proc,
+                          ready_seconds=ready.seconds, stop_timeout=stop_timeout)
+    raise AssertionError("unreachable")
+
+
+def _startup_error(name: str, argv: list[str], config: Path, log_path: Path, log: str,
+                   nr: NotReady) -> ServerStartupError:
+    own = [line.split("] ", 1)[-1] for line in log.splitlines()
+           if "[emerg]" in line or _UPSTREAM_ERROR.search(line)]
+    status = (f"nginx exited with {describe_exit(nr.exit_code)}" if nr.exited
+              else f"nginx {nr.reason}")
+    command = shlex.join(argv)
+    tail = diagnose.tail(log)
+    lines = [f"{name}: {status}", f"  command: {command}", f"  config: {config}",
+             *(f"  nginx says: {line}" for line in own[-3:]),
+             f"  log ({log_path}), last lines:",
+             *("    " + ln for ln in (tail.splitlines() or ["(empty)"]))]
+    return ServerStartupError("\n".join(lines), server=name, command=command,
+                              exit_code=nr.exit_code if nr.exited else None, log_tail=tail,
+                              diagnosis=own[-3:])
