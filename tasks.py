@@ -59,6 +59,14 @@ def ensure_env() -> None:
     """Create the virtual environment and install the project with all servers and test tools."""
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    # nginx (a Debian package, not a pip one) runs in front of the servers in the
+    # SERVER+nginx tests; installing it does not start it.
+    import shutil
+
+    if (os.geteuid() == 0 and Path("/usr/bin/apt-get").exists()
+            and not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists())):
+        run("apt-get", "update", "-q", check=False)
+        run("apt-get", "install", "-y", "-q", "nginx", check=False)
     pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check", "-q"]
     run(*pip, "install", "--upgrade", "pip", check=False)
     ensure_mod_wsgi(pip)

@@ -25,18 +25,22 @@ def choose(marked: Sequence[str] | None, cli: Sequence[str] | None,
     chosen server's variant behind that proxy right after it (``gunicorn+nginx`` after
     ``gunicorn``), explicit when the server is.
     """
-    chosen, explicit = _choose(marked, cli)
     if proxy is None:
-        return chosen, explicit
-    with_proxy: list[str] = []
-    for name in chosen:
-        with_proxy.append(name)
+        return _choose(marked, cli)
+    if marked is not None:
+        # the marker narrows what the command line runs, proxied variants included
+        return _choose(marked, with_proxy(cli, proxy) if cli else cli)
+    chosen, explicit = _choose(None, cli)
+    return with_proxy(chosen, proxy), set(with_proxy(sorted(explicit), proxy))
+
+
+def with_proxy(names: Sequence[str], proxy: str) -> list[str]:
+    """``names`` with each one's variant behind ``proxy`` right after it, where it has one."""
+    out: list[str] = []
+    for name in names:
         behind = servers.proxied_name(name, proxy)
-        if behind is not None and behind not in chosen and behind not in with_proxy:
-            with_proxy.append(behind)
-            if name in explicit:
-                explicit.add(behind)
-    return with_proxy, explicit
+        out += [n for n in (name, behind) if n is not None and n not in out]
+    return out
 
 
 def _choose(marked: Sequence[str] | None, cli: Sequence[str] | None) -> tuple[list[str], set[str]]:

@@ -27,6 +27,7 @@ from pytest_flaskserve.errors import ServerStartupError, UsageError
 from pytest_flaskserve.lifecycle.diagnose import DEV_SERVER_BANNER
 from pytest_flaskserve.lifecycle.process import describe_exit
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle
+from pytest_flaskserve.parity import proxy_urls
 from pytest_flaskserve.parity.app_facts import AppFacts, Route, read_facts
 from pytest_flaskserve.parity.wire import Exchange, send
 from pytest_flaskserve.parity.workers import PinError, send_to, wait_for_workers
@@ -50,6 +51,9 @@ class Check:
     summary: str
     production_only: bool = False
     compares: bool = False  # compared with the baseline server: not collected for it
+    proxied_only: bool = False  # collected only for a server behind a proxy (SERVER+nginx)
+    #: not collected behind a proxy: it must reach the server itself (a chosen worker)
+    bare_only: bool = False
 
 
 CHECKS: tuple[Check, ...] = (
@@ -60,11 +64,13 @@ CHECKS: tuple[Check, ...] = (
     Check("not-found", "an unknown path answers 404"),
     Check("head", "HEAD answers like GET, without a body"),
     Check("workers", "every worker process gives the same answer: no per-process state",
-          production_only=True),
+          production_only=True, bare_only=True),
     Check("debug-off", "debug mode is off and the Werkzeug debugger cannot be reached",
           production_only=True),
     Check("no-dev-banner", "the development server's banner never appears in the log",
           production_only=True),
+    Check("proxy", "behind the proxy, external URLs and redirects name the client-facing "
+                   "scheme, host and port", proxied_only=True),
     Check("stop", "the server stops cleanly on its graceful signal"),
 )
 
@@ -399,6 +405,18 @@ def check_stop(state: SmokeState, node: pytest.Item, server: str) -> list[str]:
     return [f"{server} stopped {result.seconds * 1000:.0f} ms after {sig.name} ({how})"]
 
 
+def check_proxy(state: SmokeState, node: pytest.Item, server: str) -> list[str]:
+    handle = state.handle(server, node)
+    answers = state.gets(server, node)
+    found = proxy_urls.leaks(handle.url, handle.upstream_url, answers)
+    if found:
+        raise SmokeFailure("\n".join([f"{server}: the app builds URLs from the address the "
+                                      "proxy connects to, not the one the client used:",
+                                      *(f"  {line}" for line in found),
+                                      proxy_urls.PROXY_FIX_HINT]))
+    return [f"{len(answers)} answers through {handle.url} name no other address"]
+
+
 RUNNERS: dict[str, Runner] = {
     "starts": check_starts,
     "routes": check_routes,
@@ -408,6 +426,7 @@ RUNNERS: dict[str, Runner] = {
     "workers": check_workers,
     "debug-off": check_debug_off,
     "no-dev-banner": check_no_dev_banner,
+    "proxy": check_proxy,
     "stop": check_stop,
 }
 
@@ -457,6 +476,9 @@ class SmokeCollector(pytest.Collector):
             production = servers.get(server).production
             for check in CHECKS:
                 if check.production_only and not production:
+                    continue
+                behind_proxy = servers.get(server).behind is not None
+                if (check.proxied_only and not behind_proxy) or (check.bare_only and behind_proxy):
                     continue
                 if check.compares and server == self.plan.baseline:
                     continue

@@ -4,7 +4,16 @@ nginx runs in the foreground (``daemon off``) with a master and a worker, in the
 session and process group like every server we start (so the watchdog and the final
 sweep cover it after a SIGKILL of pytest). ``-e stderr`` sends even the messages nginx
 writes before it has read the config to our log; ``[emerg]`` lines there are its own
-explanation of a failed start. It is ready when a request through it reaches the
+explanation of a failed start.
+
+nginx runs under a one-line ``sh`` that waits for it: nginx writes its process title
+("nginx: master process ...") over the memory that ``/proc/PID/environ`` shows, so its
+own environment no longer carries the owner marker that the watchdog and the sweep
+require before they kill anything. The shell keeps it, and nginx's master and worker are
+in its tree and its process group. The shell ignores the stop signals (nginx installs its
+own handlers, so they still reach nginx) and exits with nginx's exit code.
+
+It is ready when a request through it reaches the
 upstream; an answer nginx made up itself (502/504 with an upstream error in its log) is
 a failed start that says what nginx could not reach.
 """
@@ -27,6 +36,10 @@ from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult, desc
 from pytest_flaskserve.lifecycle.readiness import NotReady, wait_until_serving
 from pytest_flaskserve.proxy import nginx
 
+#: the shell nginx runs under (see the module docstring): "$0" "$@" is nginx's argv
+_HOLDER = ("/bin/sh", "-c", 'trap "" INT QUIT TERM; "$0" "$@"; exit $?')
+#: the start of an error log line: "2026/12/03 10:00:00 [emerg] 123#123: " (and "*1 ")
+_LOG_PREFIX = re.compile(r"^.*?\[\w+\] \d+#\d+: (?:\*\d+ )?")
 #: what nginx says when its listening port was taken between our pick and its bind
 _ADDRESS_IN_USE = re.compile(r"bind\(\) to \S+ failed \(98")
 #: an error nginx logs when it cannot get an answer from the upstream
@@ -55,7 +68,14 @@ class NginxFront:
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """nginx's master process (a child of the shell that holds our marker)."""
+        import psutil
+
+        try:
+            children = psutil.Process(self.process.pid).children()
+        except psutil.Error:
+            children = []
+        return children[0].pid if children else self.process.pid
 
     def is_running(self) -> bool:
         return self.process.poll() is None
@@ -110,7 +130,8 @@ def start_front(
         port = free_port(host)
         config = nginx.write_prefix(prefix, server_block(f"{url_host}:{port}"))
         argv = [binary, "-e", "stderr", "-p", str(prefix), "-c", str(config)]
-        proc = ManagedProcess(argv, env=dict(os.environ), cwd=str(prefix), log_path=log_path)
+        proc = ManagedProcess([*_HOLDER, *argv], env=dict(os.environ), cwd=str(prefix),
+                              log_path=log_path)
         t0 = time.monotonic()
         try:
             proc.start()
@@ -143,7 +164,7 @@ def start_front(
 
 def _startup_error(name: str, argv: list[str], config: Path, log_path: Path, log: str,
                    nr: NotReady) -> ServerStartupError:
-    own = [line.split("] ", 1)[-1] for line in log.splitlines()
+    own = [_LOG_PREFIX.sub("", line) for line in log.splitlines()
            if "[emerg]" in line or _UPSTREAM_ERROR.search(line)]
     status = (f"nginx exited with {describe_exit(nr.exit_code)}" if nr.exited
               else f"nginx {nr.reason}")

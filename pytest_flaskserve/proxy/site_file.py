@@ -18,18 +18,33 @@ from pathlib import Path
 from pytest_flaskserve.errors import UsageError
 
 _COMMENT = re.compile(r"\s*#.*$")
-_LISTEN = re.compile(r"^(\s*)listen\s+(\S+)([^;]*);\s*$")
-_PASS = re.compile(r"^(\s*)(proxy_pass|uwsgi_pass)\s+([^;\s]+)\s*;\s*$")
 _HTTP_URL = re.compile(r"^(https?://)([^/]+)(.*)$")
-_UPSTREAM_OPEN = re.compile(r"^\s*upstream\s+(\S+)\s*\{\s*$")
-_UPSTREAM_SERVER = re.compile(r"^(\s*)server\s+(\S+)([^;]*);\s*$")
-_INCLUDE = re.compile(r"^(\s*)include\s+([^;\s]+)\s*;\s*$")
-_WHOLE_CONF = re.compile(r"^\s*(http|events)\s*\{")
+_UPSTREAM_OPEN = re.compile(r"^upstream (\S+) \{$")
 _NGINX_CONF_DIRS = ("/etc/nginx", "/usr/local/etc/nginx", "/usr/local/nginx/conf")
 
 
 def _fail(path: Path, number: int, why: str) -> UsageError:
     return UsageError(f"--flask-nginx-conf={path}:{number}: {why}")
+
+
+def _statements(text: str) -> list[tuple[int, str]]:
+    """``(line number, statement)`` for each directive (``name args;``), block opening
+    (``name args {``) and block end (``}``), comments dropped, whatever the layout."""
+    found: list[tuple[int, str]] = []
+    current, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        for piece in re.split(r"([{};])", _COMMENT.sub("", raw)):
+            if not piece.strip() and piece not in "{};":
+                continue
+            if not current.strip():
+                start = number
+            current += piece
+            if piece in ("{", "}", ";") and piece:
+                found.append((start, " ".join(current.split())))
+                current = ""
+    if current.strip():
+        found.append((start, " ".join(current.split())))
+    return found
 
 
 def user_server_block(path: Path, listen: str, upstream: str) -> str:
@@ -38,49 +53,55 @@ def user_server_block(path: Path, listen: str, upstream: str) -> str:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--flask-nginx-conf={path}: cannot read it ({exc.strerror})") from None
+    statements = _statements(text)
+    upstreams = {m.group(1) for _, st in statements if (m := _UPSTREAM_OPEN.match(st))}
     out: list[str] = []
-    upstreams: set[str] = set()
-    in_upstream = False
+    depth = 0
+    in_upstream: int | None = None  # the depth of the upstream block we are in
+    upstream_written = False
     listens = passes = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = _COMMENT.sub("", raw)
-        if _WHOLE_CONF.match(line):
-            raise _fail(path, number, "this is a whole nginx.conf; give the site file, the "
-                        "server { ... } block that goes inside http { }")
-        if match := _UPSTREAM_OPEN.match(line):
-            upstreams.add(match.group(1))
-            in_upstream = True
-            out.append(line)
+    for number, statement in statements:
+        indent = "    " * depth
+        words = statement.rstrip(";{").split()
+        name = words[0] if words else ""
+        if statement.endswith("{"):
+            if name in ("http", "events") and depth == 0:
+                raise _fail(path, number, "this is a whole nginx.conf; give the site file, "
+                            "the server { ... } block that goes inside http { }")
+            if name == "upstream":
+                in_upstream, upstream_written = depth, False
+            out.append(indent + statement)
+            depth += 1
             continue
-        if in_upstream:
-            if line.strip() == "}":
-                in_upstream = False
-            elif match := _UPSTREAM_SERVER.match(line):
-                if "server " in out[-1] and not _UPSTREAM_OPEN.match(out[-1]):
-                    continue  # one upstream server: the one we started
-                line = f"{match.group(1)}server {upstream};"
-            out.append(line)
+        if statement == "}":
+            depth = max(depth - 1, 0)
+            if in_upstream is not None and depth == in_upstream:
+                in_upstream = None
+            out.append("    " * depth + "}")
             continue
-        if match := _LISTEN.match(line):
+        if in_upstream is not None and name == "server":
+            if not upstream_written:  # one upstream server: the one we started
+                out.append(f"{indent}server {upstream};")
+                upstream_written = True
+            continue
+        if name == "listen":
             listens += 1
+            if len(words) < 2:
+                raise _fail(path, number, "a listen directive without an address")
             if listens == 1:
-                out.append(f"{match.group(1)}listen {listen}{match.group(3)};")
+                out.append(f"{indent}listen {' '.join([listen, *words[2:]])};")
             continue
-        if "listen" in line.split():
-            raise _fail(path, number, "a listen directive this rewrite cannot read; "
-                        "write it on one line as 'listen PORT;'")
-        if match := _PASS.match(line):
-            indent, directive, target = match.groups()
-            out.append(f"{indent}{directive} {_retarget(path, number, directive, target, upstream, upstreams)};")
+        if name in ("proxy_pass", "uwsgi_pass"):
+            if len(words) != 2:
+                raise _fail(path, number, f"{name} takes one address, e.g. "
+                            f"'{name} 127.0.0.1:8000;'")
+            out.append(f"{indent}{name} {_retarget(path, number, name, words[1], upstream, upstreams)};")
             passes += 1
             continue
-        if re.search(r"\b(proxy_pass|uwsgi_pass)\b", line):
-            raise _fail(path, number, "a proxy_pass/uwsgi_pass this rewrite cannot read; "
-                        "write it on one line as 'proxy_pass http://127.0.0.1:8000;'")
-        if match := _INCLUDE.match(line):
-            out.append(f"{match.group(1)}include {_absolute_include(path, number, match.group(2))};")
+        if name == "include" and len(words) == 2:
+            out.append(f"{indent}include {_absolute_include(path, number, words[1])};")
             continue
-        out.append(line)
+        out.append(indent + statement)
     if listens == 0:
         raise _fail(path, 1, "no 'listen' directive to point at the test port; the file "
                     "must hold a server { listen ...; location / { proxy_pass ...; } } block")

@@ -1,0 +1,377 @@
+"""Behind a real nginx: every production server as deployed (proxy_pass, uwsgi_pass to
+uWSGI's native socket), the divergences users meet there (external URLs without ProxyFix,
+the 1 MB body limit, buffered streams, proxy_read_timeout), the user's own site file,
+nginx's own start failures, selection, the smoke check and the fault cases."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from pytest_flaskserve import servers
+from pytest_flaskserve.appspec.grammar import parse_spec
+from pytest_flaskserve.appspec.resolve import resolve_app
+from pytest_flaskserve.errors import ServerStartupError, UsageError
+from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
+from pytest_flaskserve.proxy import nginx
+from pytest_flaskserve.proxy.site_file import user_server_block
+from pytest_flaskserve.servers import ServerOptions
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
+PROXIED = ["gunicorn+nginx", "waitress+nginx", "uwsgi+nginx", "granian+nginx", "cheroot+nginx"]
+
+pytestmark = pytest.mark.skipif(nginx.unavailable() is not None and not os.environ.get("CI"),
+                                reason=nginx.unavailable() or "")
+
+
+def _app(spec: str) -> object:
+    return resolve_app(parse_spec(spec, str(EXAMPLES)), timeout=30)
+
+
+def _start(name: str, spec: str, log_dir: Path, **config: object) -> ServerHandle:
+    launcher = servers.get(name)
+    why = launcher.unavailable()
+    if why and not os.environ.get("CI"):
+        pytest.skip(why)
+    return start_server(launcher, _app(spec), ServerOptions(),  # type: ignore[arg-type]
+                        StartConfig(log_dir=log_dir, **config))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerHandle]]:
+    """Every production server behind nginx, and bare, serving behind_proxy.py without
+    ProxyFix; started once for the module."""
+    log_dir = tmp_path_factory.mktemp("nginx")
+    handles: dict[str, ServerHandle] = {}
+    try:
+        for name in [*PROXIED, "gunicorn"]:
+            handles[name] = _start(name, "behind_proxy:create_app()", log_dir)
+        yield handles
+    finally:
+        for handle in handles.values():
+            handle.stop()
+
+
+@pytest.mark.parametrize("name", PROXIED)
+def test_every_server_serves_behind_nginx(proxied: dict[str, ServerHandle], name: str) -> None:
+    handle = proxied[name]
+    response = requests.get(handle.url + "/", timeout=10)
+    assert response.status_code == 200 and response.text == "home"
+    assert response.headers["Server"].startswith("nginx/")
+    assert handle.url != handle.upstream_url and handle.upstream.port != handle.port  # type: ignore[attr-defined]
+    assert f"127.0.0.1:{handle.port}" in handle.nginx.config_path.read_text()  # type: ignore[attr-defined]
+    # the request really went through nginx: its access log has it
+    assert '"GET / HTTP/1.1" 200' in handle.nginx.access_log_path.read_text()  # type: ignore[attr-defined]
+
+
+def test_uwsgi_behind_nginx_speaks_its_native_protocol(proxied: dict[str, ServerHandle]) -> None:
+    handle = proxied["uwsgi+nginx"]
+    assert "--socket" in handle.argv and "--http-socket" not in handle.argv
+    assert "uwsgi_pass" in handle.nginx.config_path.read_text()  # type: ignore[attr-defined]
+    # not HTTP: a plain HTTP request to the uwsgi socket gets no HTTP answer
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        requests.get(handle.upstream_url + "/", timeout=5)
+
+
+def test_external_urls_name_the_server_behind_nginx_without_proxyfix(
+        proxied: dict[str, ServerHandle]) -> None:
+    """url_for(_external=True), and a redirect carrying it, name the address nginx
+    connects to; uWSGI is the exception: uwsgi_pass hands it the client's Host."""
+    for name in ("gunicorn+nginx", "waitress+nginx", "granian+nginx", "cheroot+nginx"):
+        handle = proxied[name]
+        assert requests.get(handle.url + "/where", timeout=10).text == handle.upstream_url + "/"
+        login = requests.get(handle.url + "/login", allow_redirects=False, timeout=10)
+        assert login.status_code == 302
+        assert handle.upstream_url.replace(":", "%3A").replace("/", "%2F") in login.headers["Location"]
+    uwsgi = proxied["uwsgi+nginx"]
+    assert requests.get(uwsgi.url + "/where", timeout=10).text == uwsgi.url + "/"
+    bare = proxied["gunicorn"]
+    assert requests.get(bare.url + "/where", timeout=10).text == bare.url + "/"
+
+
+def test_proxyfix_makes_external_urls_client_facing(tmp_path: Path) -> None:
+    handle = _start("gunicorn+nginx", "behind_proxy:create_app(proxy_fix=True)", tmp_path)
+    try:
+        assert requests.get(handle.url + "/where", timeout=10).text == handle.url + "/"
+    finally:
+        handle.stop()
+
+
+def test_upload_over_one_megabyte_is_refused_by_nginx(proxied: dict[str, ServerHandle]) -> None:
+    body = b"x" * (1024 * 1024 + 1)
+    bare = requests.post(proxied["gunicorn"].url + "/upload", data=body, timeout=30)
+    assert bare.status_code == 200 and bare.text == str(len(body))
+    for name in ("gunicorn+nginx", "uwsgi+nginx"):
+        behind = requests.post(proxied[name].url + "/upload", data=body, timeout=30)
+        assert behind.status_code == 413, name
+        assert "client intended to send too large body" in proxied[name].nginx.log_path.read_text()  # type: ignore[attr-defined]
+    # under the limit nothing changes
+    small = requests.post(proxied["gunicorn+nginx"].url + "/upload", data=b"y" * 1000, timeout=10)
+    assert small.text == "1000"
+
+
+def _first_line(url: str, release: Path, wait: float) -> bool:
+    """Whether the stream's first line reaches the client within ``wait`` s, while its
+    end is held back; then releases the end and checks the whole body arrives."""
+    host, port = url.split("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=wait) as sock:
+        sock.sendall(f"GET /stream?release={release} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        data = b""
+        deadline = time.monotonic() + wait
+        while b"first" not in data and time.monotonic() < deadline:
+            try:
+                data += sock.recv(65536)
+            except TimeoutError:
+                break
+        seen = b"first" in data
+        release.touch()
+        sock.settimeout(10)
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert b"first" in data and b"last" in data, data
+    return seen
+
+
+def test_streamed_response_arrives_only_at_the_end_under_buffering(
+        proxied: dict[str, ServerHandle], tmp_path: Path) -> None:
+    assert _first_line(proxied["gunicorn"].url, tmp_path / "bare", 5.0)
+    for name in ("gunicorn+nginx", "uwsgi+nginx"):
+        assert not _first_line(proxied[name].url, tmp_path / name, 0.5), name
+
+
+def test_request_slower_than_proxy_read_timeout_is_a_504(tmp_path: Path) -> None:
+    site = tmp_path / "site.conf"
+    site.write_text("server {\n    listen 80;\n    listen [::]:80;\n    server_name example.com;\n"
+                    "    location / {\n        proxy_pass http://127.0.0.1:8000;\n"
+                    "        proxy_read_timeout 1s;\n    }\n}\n")
+    handle = _start("waitress+nginx", "behind_proxy:create_app()", tmp_path, nginx_conf=site)
+    try:
+        assert requests.get(handle.upstream_url + "/slow?seconds=1.5", timeout=10).status_code == 200
+        slow = requests.get(handle.url + "/slow?seconds=1.5", timeout=10)
+        assert slow.status_code == 504
+        assert "upstream timed out" in handle.nginx.log_path.read_text()  # type: ignore[attr-defined]
+        assert any("site.conf (listen and upstream rewritten)" in n for n in handle.notes)
+    finally:
+        handle.stop()
+
+
+def test_site_file_rewrites_only_listen_and_upstream(tmp_path: Path) -> None:
+    site = tmp_path / "flask.conf"
+    site.write_text("upstream app_server {\n    server 10.0.0.5:8000 fail_timeout=0;\n"
+                    "    server 10.0.0.6:8000;\n}\n"
+                    "server {\n    listen 443 ssl default_server;  # https\n    listen [::]:443 ssl;\n"
+                    "    client_max_body_size 4G;\n"
+                    "    location / {\n        proxy_pass http://app_server;\n"
+                    "        include uwsgi_params;\n    }\n"
+                    "    location /u { uwsgi_pass unix:/run/app.sock; }\n}\n")
+    block = user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000")
+    assert "listen 127.0.0.1:5000 ssl default_server;" in block and "[::]:443" not in block
+    assert "server 127.0.0.1:6000;" in block and "10.0.0" not in block
+    assert "proxy_pass http://app_server;" in block and "client_max_body_size 4G;" in block
+    assert "include /etc/nginx/uwsgi_params;" in block or "include uwsgi_params" not in block
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("server {\n  location / { proxy_pass http://127.0.0.1:8000; }\n}\n", 1, "no 'listen'"),
+    ("server {\n  listen 80;\n  location / {\n    proxy_pass $backend;\n  }\n}\n", 4, "variable"),
+    ("http {\n  server { listen 80; }\n}\n", 1, "whole nginx.conf"),
+    ("server {\n  listen 80;\n}\n", 1, "no proxy_pass"),
+])
+def test_site_file_that_cannot_be_rewritten_is_a_usage_error(tmp_path: Path, text: str,
+                                                              line: int, words: str) -> None:
+    site = tmp_path / "bad.conf"
+    site.write_text(text)
+    with pytest.raises(UsageError) as info:
+        user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000")
+    assert f"{site}:{line}:" in str(info.value) and words in str(info.value)
+
+
+def test_nginx_config_error_is_a_startup_failure_in_nginx_s_own_words(tmp_path: Path) -> None:
+    site = tmp_path / "typo.conf"
+    site.write_text("server {\n    listen 80;\n    proxy_bufering off;\n"
+                    "    location / { proxy_pass http://127.0.0.1:8000; }\n}\n")
+    with pytest.raises(ServerStartupError) as info:
+        _start("gunicorn+nginx", "hello.py", tmp_path, nginx_conf=site)
+    message = str(info.value)
+    assert 'nginx says: unknown directive "proxy_bufering" in ' in message, message
+    assert info.value.server == "gunicorn+nginx" and "nginx exited with exit code 1" in message
+    # the server behind it was stopped too: its arbiter ("Listening at: URL (PID)") is gone
+    log = next(tmp_path.glob("gunicorn-*.log")).read_text()
+    arbiter = int(re.search(r"Listening at: \S+ \((\d+)\)", log).group(1))  # type: ignore[union-attr]
+    assert not _alive(arbiter), log
+
+
+# -- the plugin: selection, options, skip, smoke -------------------------------------------
+SELECTION_TEST = """
+import pytest
+
+def test_hello(flask_server, flask_http):
+    response = flask_http.get("/")
+    assert response.status_code == 200
+    behind = "+nginx" in flask_server.server
+    assert response.headers.get("Server", "").startswith("nginx/") == behind
+    assert (flask_server.url != flask_server.upstream_url) == behind
+
+@pytest.mark.flask_servers("uwsgi+nginx")
+def test_marked(flask_server):
+    assert flask_server.server == "uwsgi+nginx"
+"""
+
+
+def test_proxied_ids_are_chosen_like_any_server(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inner=SELECTION_TEST)
+    shutil_copy(pytester.path)
+    result = pytester.runpytest_subprocess("--flask-app=hello.py", "-v", "-p", "no:randomly",
+                                           "--flask-servers=gunicorn,uwsgi,flask-run",
+                                           "--flask-proxy=nginx")
+    result.assert_outcomes(passed=6)
+    out = result.stdout.str()
+    for name in ("gunicorn", "gunicorn+nginx", "uwsgi", "uwsgi+nginx", "flask-run"):
+        assert f"test_hello[{name}] PASSED" in out, out
+    assert "flask-run+nginx" not in out  # a development server is never put behind nginx
+    # -k and the environment twin
+    result = pytester.runpytest_subprocess("--flask-app=hello.py", "-v", "-k", "gunicorn+nginx",
+                                           "--flask-servers=gunicorn", "-p", "no:randomly",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=0, deselected=2)
+    os.environ["FLASKSERVE_PROXY"] = "nginx"
+    try:
+        result = pytester.runpytest_subprocess("--flask-app=hello.py", "-v", "-k",
+                                               "hello and gunicorn+nginx",
+                                               "--flask-servers=gunicorn", "-p", "no:randomly")
+    finally:
+        del os.environ["FLASKSERVE_PROXY"]
+    result.assert_outcomes(passed=1, deselected=2)
+
+
+def shutil_copy(dest: Path) -> None:
+    (dest / "hello.py").write_text((EXAMPLES / "hello.py").read_text())
+    (dest / "behind_proxy.py").write_text((EXAMPLES / "behind_proxy.py").read_text())
+
+
+def test_bad_proxy_options_are_usage_errors(pytester: pytest.Pytester) -> None:
+    shutil_copy(pytester.path)
+    pytester.makepyfile(test_inner="def test_x(flask_server):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=hello.py", "--flask-proxy=apache")
+    assert result.ret == 4 and "--flask-proxy='apache' is not a proxy" in result.stderr.str()
+    (pytester.path / "site.conf").write_text("server {\n  location / { return 200; }\n}\n")
+    result = pytester.runpytest_subprocess("--flask-app=hello.py", "--flask-nginx-conf=site.conf")
+    assert result.ret == 4
+    assert f"{pytester.path / 'site.conf'}:1: no 'listen'" in result.stderr.str()
+
+
+def test_missing_nginx_is_a_skip_naming_the_install_command(pytester: pytest.Pytester) -> None:
+    shutil_copy(pytester.path)
+    pytester.makepyfile(test_inner="def test_x(flask_server):\n    pass\n")
+    os.environ["FLASKSERVE_NGINX"] = str(pytester.path / "no-nginx-here")
+    try:
+        result = pytester.runpytest_subprocess("--flask-app=hello.py", "-rs",
+                                               "--flask-servers=gunicorn+nginx")
+    finally:
+        del os.environ["FLASKSERVE_NGINX"]
+    result.assert_outcomes(skipped=1)
+    assert "nginx is not installed (apt-get install nginx" in result.stdout.str()
+
+
+def test_smoke_proxy_check_names_proxyfix(pytester: pytest.Pytester) -> None:
+    shutil_copy(pytester.path)
+    args = ["--flask-smoke", "--flask-servers=gunicorn", "--flask-proxy=nginx", "-k", "proxy",
+            "-p", "no:randomly"]
+    result = pytester.runpytest_subprocess("--flask-app=behind_proxy:create_app()", *args)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "smoke::proxy[gunicorn+nginx]" in out or "proxy[gunicorn+nginx]" in out
+    assert "GET /where: its body names http://127.0.0.1:" in out
+    assert "app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1" in out
+    result = pytester.runpytest_subprocess("--flask-app=behind_proxy:create_app(proxy_fix=True)",
+                                           *args)
+    result.assert_outcomes(passed=1)
+
+
+# -- faults: nothing of nginx outlives pytest --------------------------------------------
+FAULT_TEST = """
+import json, os, time
+import psutil
+
+def test_hold(flask_server):
+    front = flask_server.nginx
+    pids = [front.pid, *(p.pid for p in psutil.Process(front.pid).children(recursive=True))]
+    with open(os.environ["RECORD_FILE"], "a") as f:
+        f.write(json.dumps({"pids": pids, "port": flask_server.port,
+                            "server_pid": flask_server.pid}) + "\\n")
+    if os.environ["MODE"] == "server_killed":
+        os.kill(flask_server.pid, 9)
+        deadline = time.monotonic() + 5
+        while flask_server.is_running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return
+    open(os.environ["RECORD_FILE"] + ".ready", "w").close()
+    time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@pytest.mark.parametrize("mode", ["sigkill", "sigterm", "server_killed"])
+def test_no_nginx_left_behind(pytester: pytest.Pytester, mode: str) -> None:
+    shutil_copy(pytester.path)
+    pytester.makepyfile(test_inner=FAULT_TEST)
+    record = pytester.path / "record.jsonl"
+    env = {**os.environ, "RECORD_FILE": str(record), "MODE": mode}
+    log = pytester.path / "inner.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
+             "--flask-app=hello.py", "--flask-servers=gunicorn+nginx"],
+            cwd=pytester.path, env=env, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        ready = Path(str(record) + ".ready")
+        while mode != "server_killed" and not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        if mode != "server_killed":
+            proc.send_signal(signal.SIGKILL if mode == "sigkill" else signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = log.read_text()
+    rec = json.loads(record.read_text().splitlines()[0])
+    assert len(rec["pids"]) >= 2, rec  # master and worker
+    left: list[int] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = [pid for pid in [*rec["pids"], rec["server_pid"]] if _alive(pid)]
+        with socket.socket() as s:
+            listening = s.connect_ex(("127.0.0.1", rec["port"])) == 0
+        if not left and not listening:
+            break
+        time.sleep(0.05)
+    assert not left and not listening, f"left behind after {mode}: {left}\n{output}"
+    if mode == "server_killed":
+        assert code == 1 and "gunicorn+nginx died during the test (killed by SIGKILL)" in output
+        assert "nginx error log" in output, output
+    else:
+        assert code == (-signal.SIGKILL if mode == "sigkill" else -signal.SIGTERM), output
+    json.dumps(rec)
