@@ -12,6 +12,31 @@ import pytest
 
 NEW = ["uwsgi-gevent", "gevent", "eventlet", "uvicorn", "hypercorn", "mod_wsgi"]
 
+#: every spec form of tests/test_e2e_servers.py, with the body each serves
+SPECS = [
+    ("hello", "Hello, World!"),
+    ("hello.py", "Hello, World!"),
+    ("hello.py:app", "Hello, World!"),
+    ("only_application", "served as application"),
+    ("factory_pkg", "hello from default"),
+    ("factory_pkg:create_app()", "hello from default"),
+    ("factory_pkg:create_app('test')", "hello from test"),
+    ("nested.api.server:app", "nested api"),
+    ("nested/api/server.py:app", "nested api"),
+    ("wsgiproject/wsgi.py", "served through wsgi.py"),
+    ("my-site", "served from my-site.py"),
+    ("my-site:app", "served from my-site.py"),
+    ("my-site.py", "served from my-site.py"),
+]
+
+
+def _spec_tests() -> str:
+    return "\n\n".join(
+        f"@NEW\n@pytest.mark.flask_app({spec!r})\n"
+        f"def test_spec_{i}(flask_server):\n"
+        f"    assert get(flask_server.url).text == {body!r}\n"
+        for i, (spec, body) in enumerate(SPECS))
+
 INNER = """
 import socket
 import time
@@ -38,7 +63,6 @@ def test_module_attr(flask_server):
     assert get(flask_server.url).text == "Hello, World!"
     assert get(flask_server.url + "/missing").status_code == 404
     expected = {{
-        "hypercorn": "wsgi:hello:app",
         "mod_wsgi": "--callable-object app hello",
         "uwsgi-gevent": "--module hello:app",
     }}
@@ -53,26 +77,13 @@ def test_module_attr(flask_server):
 @pytest.mark.flask_app("factory_pkg:create_app('test', TESTING=True)")
 def test_factory_with_arguments(flask_server):
     assert get(flask_server.url + "/config").json() == {{"name": "test", "testing": True}}
-    if flask_server.server == "hypercorn":  # it evaluates the call itself
-        assert flask_server.argv[-1] == "wsgi:factory_pkg:create_app('test', TESTING=True)"
-    elif flask_server.server == "mod_wsgi":
+    if flask_server.server == "mod_wsgi":
         assert last(flask_server).endswith("--callable-object app pytest_flaskserve._entry")
     elif flask_server.server == "uwsgi-gevent":
         assert flask_server.argv[-1] == "pytest_flaskserve._entry:app"
 
 
-@pytest.mark.flask_servers("hypercorn", "mod_wsgi")
-@pytest.mark.flask_app("nested/api/server.py:app")
-def test_file_path_in_a_package(flask_server):
-    assert get(flask_server.url).text == "nested api"
-    assert "nested.api.server" in last(flask_server)
-
-
-@pytest.mark.flask_servers("hypercorn", "mod_wsgi", "gevent")
-@pytest.mark.flask_app("my-site")
-def test_file_name_that_is_not_an_identifier(flask_server):
-    assert get(flask_server.url).text == "served from my-site.py"
-
+{spec_tests}
 
 @pytest.mark.parametrize("server, code, meaning", [
     ("uwsgi-gevent", "exit code 22", "no app could be loaded"),
@@ -121,10 +132,10 @@ def test_stop_leaves_nothing_behind(flask_server_factory, server, processes, cod
 
 def test_deploy_servers_spec_forms_failures_and_stop(pytester: pytest.Pytester,
                                                      examples: Path) -> None:
-    pytester.makepyfile(test_inner=INNER.format(new=NEW))
-    result = pytester.runpytest_subprocess("--flask-app=hello:app", "-v")
-    result.assert_outcomes(passed=6 + 6 + 2 + 3 + 5 + 1 + 6)
-    result.stdout.fnmatch_lines(["*test_module_attr?mod_wsgi? PASSED*"])
+    pytester.makepyfile(test_inner=INNER.format(new=NEW, spec_tests=_spec_tests()))
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "-v", "-n", "2")
+    result.assert_outcomes(passed=6 + 6 + 6 * len(SPECS) + 5 + 1 + 6)
+    result.stdout.fnmatch_lines(["*PASSED*test_module_attr?mod_wsgi?*"])
 
 
 def _ids(result: pytest.RunResult) -> list[str]:
@@ -172,3 +183,94 @@ def test_not_installed_is_skipped_with_the_install_command(pytester: pytest.Pyte
         "*mod_wsgi is not installed in this environment (apt-get install apache2-dev "
         "apache2-bin, then pip install --no-cache-dir 'pytest-flaskserve?mod_wsgi?')*",
     ])
+
+
+KILLED_INNER = """
+import json, os, time
+import psutil
+import pytest
+
+@pytest.mark.flask_servers(*{new!r})
+def test_hold(flask_server):
+    tree = [p.pid for p in psutil.Process(flask_server.pid).children(recursive=True)]
+    with open(os.environ["RECORD_FILE"], "a") as f:
+        f.write(json.dumps({{"server": flask_server.server, "port": flask_server.port,
+                            "pids": [flask_server.pid, *tree]}}) + "\\n")
+
+def test_zz_block():
+    open(os.environ["RECORD_FILE"] + ".ready", "w").close()
+    time.sleep(120)
+"""
+
+
+def test_sigkill_of_pytest_leaves_no_server_behind(pytester: pytest.Pytester,
+                                                   examples: Path) -> None:
+    """pytest dies without a teardown; the watchdog kills every new server's whole tree
+    (Apache's children and mod_wsgi's daemon, Hypercorn's worker, uWSGI's worker)."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    pytester.makepyfile(test_inner=KILLED_INNER.format(new=NEW))
+    record = pytester.path / "record.jsonl"
+    ready = Path(f"{record}.ready")
+    with open(pytester.path / "inner.log", "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--flask-app=hello:app"],
+            cwd=pytester.path, env={**os.environ, "RECORD_FILE": str(record)}, stdout=out,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None, (pytester.path / "inner.log").read_text()
+            assert time.monotonic() < deadline, "the servers did not start within 60 s"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    records = [json.loads(line) for line in record.read_text().splitlines()]
+    assert sorted(r["server"] for r in records) == sorted(NEW)
+    assert sum(len(r["pids"]) for r in records) == 2 + 1 + 1 + 1 + 3 + 3
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def listening(port: int) -> bool:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    deadline = time.monotonic() + 5
+    while True:
+        left = [f"{r['server']} pid {pid}" for r in records for pid in r["pids"] if alive(pid)]
+        left += [f"{r['server']} port {r['port']}" for r in records if listening(r["port"])]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"left behind after SIGKILL of pytest: {left}"
+
+
+def test_smoke_on_the_new_servers(pytester: pytest.Pytester, examples: Path) -> None:
+    result = pytester.runpytest_subprocess("--flask-app=hello.py", "--flask-smoke", "-v", "-rs",
+                                           f"--flask-servers=flask-run,{','.join(NEW)}")
+    assert result.ret == 0, result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes and "error" not in outcomes
+    for name in NEW:
+        result.stdout.fnmatch_lines([f"smoke::same-status?{name}? PASSED*",
+                                     f"smoke::head?{name}? PASSED*",
+                                     f"smoke::stop?{name}? PASSED*"])
+    # single-process servers skip the workers check and say why
+    result.stdout.fnmatch_lines(["*gevent serves every request from one process*"])

@@ -1,6 +1,6 @@
 """Runs in the server: eventlet's WSGI server, the way Flask's docs deploy with eventlet.
 
-``python -m pytest_flaskserve._child.eventlet_server HOST PORT`` builds the app through the
+``python -m pytest_flaskserve._child.eventlet_server HOST:PORT`` builds the app through the
 generated entry module (``FLASKSERVE_ENTRY``) and runs
 ``eventlet.wsgi.server(eventlet.listen((HOST, PORT)), app)``, the docs' script. Like the
 docs it does not monkey-patch: an app that wants that calls ``eventlet.monkey_patch()``
@@ -15,7 +15,8 @@ from eventlet import wsgi
 
 
 def main() -> None:
-    host, port = sys.argv[1], int(sys.argv[2])
+    host, _, port_text = sys.argv[1].rpartition(":")
+    host, port = host.strip("[]"), int(port_text)
     from pytest_flaskserve._entry import app
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

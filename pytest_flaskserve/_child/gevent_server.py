@@ -1,6 +1,6 @@
 """Runs in the server: gevent's WSGI server, the way Flask's docs deploy with gevent.
 
-``python -m pytest_flaskserve._child.gevent_server HOST PORT`` patches the standard
+``python -m pytest_flaskserve._child.gevent_server HOST:PORT`` patches the standard
 library first (``monkey.patch_all()``, before anything else imports ``socket`` or
 ``threading``), then builds the app through the generated entry module
 (``FLASKSERVE_ENTRY``) and serves it with ``gevent.pywsgi.WSGIServer`` until it is
@@ -17,7 +17,8 @@ from gevent.pywsgi import WSGIServer  # noqa: E402
 
 
 def main() -> None:
-    host, port = sys.argv[1], int(sys.argv[2])
+    host, _, port_text = sys.argv[1].rpartition(":")
+    host, port = host.strip("[]"), int(port_text)
     from pytest_flaskserve._entry import app
 
     server = WSGIServer((host, port), app)

@@ -28,7 +28,7 @@ class Eventlet(Launcher):
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app = request.app
-        argv = [request.python, "-m", ENTRY, request.host, str(request.port)]
+        argv = [request.python, "-m", ENTRY, request.address]
         return LaunchPlan(argv=argv, env=self.entry_env(app), notes=ignored_args(request) + (
             f"{app.describe()} is served by eventlet.wsgi.server from {ENTRY}, the script "
             "Flask's eventlet page shows",))

@@ -1,53 +1,53 @@
-"""Hypercorn: ``python -m hypercorn --bind HOST:PORT wsgi:MODULE:APP``.
+"""Hypercorn: ``python -m hypercorn --bind HOST:PORT asgi:pytest_flaskserve._child.asgi_app:app``.
 
-Hypercorn serves WSGI apps itself, and its docs ("Serve WSGI applications") show exactly
-that: ``hypercorn module:wsgi_app``. That is chosen over Flask's ASGI page's
-``asgiref.wsgi.WsgiToAsgi`` wrapper (which Uvicorn runs here): Hypercorn's own WSGI
-wrapper runs each request in the event loop's thread pool, where ``WsgiToAsgi`` runs every
-request of the process on one thread (asgiref's ``thread_sensitive`` default), and
-Hypercorn's docs recommend their own WSGI middleware over another one. The ``wsgi:``
-prefix names the interface instead of letting Hypercorn guess it from the callable.
+The app wrapped with ``asgiref.wsgi.WsgiToAsgi``, as Flask's ASGI page serves it with
+Hypercorn (``pytest_flaskserve._child.asgi_app`` builds the app through the generated
+entry module, so every spec form works). Hypercorn can also serve a WSGI app itself, and
+its docs ("Serve WSGI applications") show ``hypercorn module:wsgi_app``; that was tried
+first and is not used: Hypercorn 0.18's own WSGI wrapper sends the response start only
+with the first non-empty body chunk, so a response whose body iterable is empty (every
+HEAD request: Werkzeug returns no body for HEAD; any empty 204) never gets its status
+line, Hypercorn logs ``UnexpectedMessageError`` and the client gets no answer (the smoke
+suite's ``head`` check caught it; Hypercorn issue 331 lists its other WSGI deviations).
+``WsgiToAsgi`` runs every request of the process on one thread (asgiref's
+``thread_sensitive`` default), as it does under Uvicorn.
 
-Hypercorn evaluates the part after ':' in the module's namespace, so it calls a factory
-with literal arguments itself, and imports a file name such as ``my-site`` with
-importlib; only an argument containing ':' (which would split its ``mode:module:app``
-syntax) goes through the generated entry module. One process with ``--workers 1``.
-SIGTERM is a graceful shutdown, exit 0.
+The ``asgi:`` prefix names the interface instead of letting Hypercorn guess it. One
+worker process under a main process with ``--workers 1``. SIGTERM is a graceful
+shutdown, exit 0.
 """
 
 from __future__ import annotations
 
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers.uvicorn import ENTRY, asgiref_problem
 
 
 @register
 class Hypercorn(Launcher):
     name = "hypercorn"
-    description = "python -m hypercorn --bind HOST:PORT wsgi:MODULE:APP (asyncio, its own WSGI)"
+    description = ("python -m hypercorn --bind HOST:PORT asgi:MODULE:asgi_app "
+                   "(asyncio; asgiref's WsgiToAsgi around the app)")
     requires = "hypercorn"
     install_hint = "pip install 'pytest-flaskserve[hypercorn]'"
     default = False
     exit_codes = {
         0: "Hypercorn's worker exited while loading the app and the main process stopped "
            "(the worker's traceback is in the log)",
-        1: "Hypercorn could not load the app: the import failed or the name after ':' is "
-           "wrong (the traceback is in the log)",
     }
+
+    def unavailable(self) -> str | None:
+        return super().unavailable() or asgiref_problem(self.name, self.install_hint)
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app, opts = request.app, request.options
         argv = [request.python, "-m", "hypercorn", "--bind", request.address,
                 "--workers", str(opts.workers or 1),
-                # errors on stderr, which is our log (Hypercorn's default is no error log)
-                "--error-logfile", "-", "--access-logfile", "-"]
-        argv += list(opts.extra_args)
-        ref = app.reference(call_syntax=True, call_arguments=True, any_module_name=True)
-        if ref is not None and ref.count(":") == 1:
-            argv.append(f"wsgi:{ref}")
-            return LaunchPlan(argv=argv)
-        ref, env, notes = self.target(app, call_syntax=False, call_arguments=False,
-                                      why="Hypercorn's mode:module:app syntax cannot hold "
-                                          "a ':' in the arguments")
-        argv.append(f"wsgi:{ref}")
-        return LaunchPlan(argv=argv, env=env, notes=notes)
+                # errors and requests on stderr/stdout, which is our log (Hypercorn's
+                # default is to log neither)
+                "--error-logfile", "-", "--access-logfile", "-",
+                *opts.extra_args, f"asgi:{ENTRY}"]
+        return LaunchPlan(argv=argv, env=self.entry_env(app), notes=(
+            f"{app.describe()} is served as asgiref.wsgi.WsgiToAsgi(app) from "
+            f"{ENTRY.partition(':')[0]}, as Flask's ASGI page shows",))

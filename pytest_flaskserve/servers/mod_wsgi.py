@@ -103,7 +103,9 @@ class ModWsgi(Launcher):
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app, opts = request.app, request.options
-        root = str(request.scratch_dir or Path(tempfile.gettempdir()) / f"mod_wsgi-{request.port}")
+        # only rendered (the -v header) when there is no scratch dir: say what goes there
+        root = str(request.scratch_dir) if request.scratch_dir else "{server_root}"
+
         sockets = root if len(root) <= _SOCKET_PREFIX_MAX else tempfile.gettempdir()
         argv = ["unshare", "--user"] if os.geteuid() == 0 else []
         argv += [*find_express(request.python), "start-server",

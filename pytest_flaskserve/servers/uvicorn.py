@@ -33,7 +33,7 @@ class Uvicorn(Launcher):
     }
 
     def unavailable(self) -> str | None:
-        return super().unavailable() or _missing("asgiref", self.name, self.install_hint)
+        return super().unavailable() or asgiref_problem(self.name, self.install_hint)
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app, opts = request.app, request.options
@@ -47,12 +47,13 @@ class Uvicorn(Launcher):
             f"{ENTRY.partition(':')[0]}, as Flask's ASGI page shows",))
 
 
-def _missing(module: str, server: str, hint: str) -> str | None:
+def asgiref_problem(server: str, hint: str) -> str | None:
+    """Why ``server`` cannot wrap the app (asgiref is missing), or None."""
     import importlib.util
 
     try:
-        found = importlib.util.find_spec(module) is not None
+        found = importlib.util.find_spec("asgiref") is not None
     except (ImportError, ValueError):
         found = False
-    return None if found else (f"{server} needs {module!r}, which is not installed in this "
+    return None if found else (f"{server} needs 'asgiref', which is not installed in this "
                                f"environment ({hint})")
