@@ -133,7 +133,8 @@ def test_stop_leaves_nothing_behind(flask_server_factory, server, processes, cod
 def test_deploy_servers_spec_forms_failures_and_stop(pytester: pytest.Pytester,
                                                      examples: Path) -> None:
     pytester.makepyfile(test_inner=INNER.format(new=NEW, spec_tests=_spec_tests()))
-    result = pytester.runpytest_subprocess("--flask-app=hello:app", "-v", "-n", "2")
+    result = pytester.runpytest_subprocess("test_inner.py", "--flask-app=hello:app", "-v",
+                                           "-n", "2")
     result.assert_outcomes(passed=6 + 6 + 6 * len(SPECS) + 5 + 1 + 6)
     result.stdout.fnmatch_lines(["*PASSED*test_module_attr?mod_wsgi?*"])
 
@@ -145,9 +146,11 @@ def _ids(result: pytest.RunResult) -> list[str]:
 
 def test_new_servers_are_opt_in(pytester: pytest.Pytester, examples: Path) -> None:
     pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
-    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--collect-only", "-q")
+    result = pytester.runpytest_subprocess("test_inner.py", "--flask-app=hello:app",
+                                           "--collect-only", "-q")
     assert not set(NEW) & set(_ids(result))
-    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--collect-only", "-q",
+    result = pytester.runpytest_subprocess("test_inner.py", "--flask-app=hello:app",
+                                           "--collect-only", "-q",
                                            f"--flask-servers={','.join(NEW)}")
     assert _ids(result) == sorted(NEW)
 
@@ -173,7 +176,7 @@ def test_not_installed_is_skipped_with_the_install_command(pytester: pytest.Pyte
         def test_x(flask_url):
             pass
     """)
-    result = pytester.runpytest_subprocess("--flask-app=hello:app", "-rs")
+    result = pytester.runpytest_subprocess("test_inner.py", "--flask-app=hello:app", "-rs")
     result.assert_outcomes(skipped=4)
     result.stdout.fnmatch_lines_random([
         "*eventlet is not installed in this environment (pip install 'pytest-flaskserve?eventlet?')*",
@@ -222,7 +225,8 @@ def test_sigkill_of_pytest_leaves_no_server_behind(pytester: pytest.Pytester,
     ready = Path(f"{record}.ready")
     with open(pytester.path / "inner.log", "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--flask-app=hello:app"],
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_inner.py",
+             "--flask-app=hello:app"],
             cwd=pytester.path, env={**os.environ, "RECORD_FILE": str(record)}, stdout=out,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -263,7 +267,9 @@ def test_sigkill_of_pytest_leaves_no_server_behind(pytester: pytest.Pytester,
 
 
 def test_smoke_on_the_new_servers(pytester: pytest.Pytester, examples: Path) -> None:
+    # only the smoke items: the examples' own test directories stay out
     result = pytester.runpytest_subprocess("--flask-app=hello.py", "--flask-smoke", "-v", "-rs",
+                                           "--ignore=live_server_tests",
                                            f"--flask-servers=flask-run,{','.join(NEW)}")
     assert result.ret == 0, result.stdout.str()
     outcomes = result.parseoutcomes()
