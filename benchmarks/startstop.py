@@ -252,14 +252,16 @@ class Bench:
               ) -> tuple[Bare, int]:
         launcher = servers.get(name)
         port = free_port(HOST)
+        log = self._log(name)
         plan = launcher.plan(servers.LaunchRequest(app=self.app, host=HOST, port=port,
                                                    options=ServerOptions(),
-                                                   python=sys.executable))
+                                                   python=sys.executable,
+                                                   scratch_dir=log.with_suffix(".d")))
         env = supervisor.server_env(dict(os.environ), self.app, ServerOptions(),
                                     dict(plan.env), False)
         env[OWNER_ENV] = f"{SESSION_TOKEN}:bench"
         argv = argv_rewrite(plan.argv) if argv_rewrite else plan.argv
-        return Bare(argv, env, self.app.cwd, self._log(name)), port
+        return Bare(argv, env, self.app.cwd, log), port
 
     def _start(self, name: str) -> tuple[ServerHandle, float]:
         t0 = time.perf_counter()

@@ -188,6 +188,26 @@ def test_not_installed_is_skipped_with_the_install_command(pytester: pytest.Pyte
     ])
 
 
+PROXIED_INNER = """
+import pytest
+import requests
+
+@pytest.mark.flask_servers(*{servers!r})
+def test_behind_nginx(flask_server):
+    answer = requests.get(flask_server.url + "/", timeout=10)
+    assert answer.text == "Hello, World!"
+    assert answer.headers["Server"].startswith("nginx")
+    assert any("behind nginx" in note for note in flask_server.notes)
+"""
+
+
+def test_new_servers_behind_nginx(pytester: pytest.Pytester, examples: Path) -> None:
+    proxied = [f"{name}+nginx" for name in NEW]
+    pytester.makepyfile(test_inner=PROXIED_INNER.format(servers=proxied))
+    result = pytester.runpytest_subprocess("test_inner.py", "--flask-app=hello:app", "-v")
+    result.assert_outcomes(passed=len(proxied))
+
+
 KILLED_INNER = """
 import json, os, time
 import psutil

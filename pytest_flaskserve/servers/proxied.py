@@ -53,6 +53,9 @@ class Proxied(Launcher):
     def explain_exit(self, code: int | None) -> str | None:
         return self.upstream.explain_exit(code)
 
+    def load_failure(self, log: str) -> str | None:
+        return self.upstream.load_failure(log)
+
 
 def variant(upstream: Launcher, proxy: str = "nginx") -> Launcher:
     """The ``NAME+proxy`` launcher for ``upstream``."""
