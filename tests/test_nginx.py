@@ -330,7 +330,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("mode", ["sigkill", "sigterm", "server_killed"])
+@pytest.mark.parametrize("mode", ["sigkill", "sigterm", "sigint", "server_killed"])
 def test_no_nginx_left_behind(pytester: pytest.Pytester, mode: str) -> None:
     shutil_copy(pytester.path)
     pytester.makepyfile(test_inner=FAULT_TEST)
@@ -350,7 +350,8 @@ def test_no_nginx_left_behind(pytester: pytest.Pytester, mode: str) -> None:
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.02)
         if mode != "server_killed":
-            proc.send_signal(signal.SIGKILL if mode == "sigkill" else signal.SIGTERM)
+            proc.send_signal({"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM,
+                              "sigint": signal.SIGINT}[mode])
         code = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
@@ -372,6 +373,7 @@ def test_no_nginx_left_behind(pytester: pytest.Pytester, mode: str) -> None:
     if mode == "server_killed":
         assert code == 1 and "gunicorn+nginx died during the test (killed by SIGKILL)" in output
         assert "nginx error log" in output, output
+    elif mode == "sigint":
+        assert code == 2 and "KeyboardInterrupt" in output, output
     else:
         assert code == (-signal.SIGKILL if mode == "sigkill" else -signal.SIGTERM), output
-    json.dumps(rec)
