@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 #: public name -> module that defines it
 _EXPORTS = {
     # handles and results
-    "ServerHandle": "pytest_flaskserve.lifecycle.supervisor",
+    "ServerHandle": "pytest_flaskserve.lifecycle.handle",
     "StopResult": "pytest_flaskserve.lifecycle.process",
     "ReloadingServer": "pytest_flaskserve.reloader.server",
     "ReloadResult": "pytest_flaskserve.reloader.server",
@@ -107,8 +107,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         ServerStartupError,
         UsageError,
     )
+    from pytest_flaskserve.lifecycle.handle import ServerHandle
     from pytest_flaskserve.lifecycle.process import StopResult
-    from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
+    from pytest_flaskserve.lifecycle.supervisor import StartConfig, start_server
     from pytest_flaskserve.parity.compare import Parity, ParityError, ParityResult
     from pytest_flaskserve.parity.wire import Exchange
     from pytest_flaskserve.plugin.fixtures import ServerFactory

@@ -131,8 +131,9 @@ def test_nothing_left_behind(pytester: pytest.Pytester, examples: Path, mode: st
 
 
 def test_stranger_on_the_port_is_never_taken_for_our_server(tmp_path: Path) -> None:
-    from pytest_flaskserve.lifecycle.ports import free_port, listening_in
-    from pytest_flaskserve.lifecycle.readiness import NotReady, wait_until_serving
+    from pytest_flaskserve.lifecycle.ports import free_port
+    from pytest_flaskserve.lifecycle.readiness import NotReady, NotReadyKind, wait_until_serving
+    from pytest_flaskserve.lifecycle.sockets import listening_in
 
     port = free_port()
     stranger = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
@@ -144,9 +145,10 @@ def test_stranger_on_the_port_is_never_taken_for_our_server(tmp_path: Path) -> N
         while not _listening(port):
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        with pytest.raises(NotReady, match="another process already answers"):
+        with pytest.raises(NotReady, match="another process already answers") as info:
             wait_until_serving("127.0.0.1", port, "/", poll_exit=ours.poll, timeout=10,
                                owns_port=lambda: listening_in({ours.pid}, port))
+        assert info.value.kind is NotReadyKind.FOREIGN_PORT
         # the stranger's own tree does own it
         assert listening_in({stranger.pid}, port)
     finally:

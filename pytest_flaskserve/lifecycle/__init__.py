@@ -1,3 +1,5 @@
-"""How a server lives, without pytest: start (:mod:`.supervisor`), the process and its whole
-tree (:mod:`.process`), HTTP readiness (:mod:`.readiness`), free ports (:mod:`.ports`) and
-plain-words startup diagnosis (:mod:`.diagnose`)."""
+"""How a server lives, without pytest: the start loop (:mod:`.supervisor`), the handle it
+returns (:mod:`.handle`), the server's environment (:mod:`.environment`), the process and
+its whole tree (:mod:`.process`, :mod:`.registry`, :mod:`.stopping`), HTTP readiness
+(:mod:`.readiness`), ports and sockets (:mod:`.ports`, :mod:`.sockets`), log reading
+(:mod:`.logs`) and plain-words startup diagnosis (:mod:`.diagnose`)."""

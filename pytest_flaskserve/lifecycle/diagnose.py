@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pytest_flaskserve.lifecycle.readiness import NotReadyKind
+
 DEV_SERVER_BANNER = re.compile(r"\* (Running on http|Serving Flask app)")
 _NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '?([\w.]+)'?")
 _SYNTAX = re.compile(r'File "([^"]+)", line (\d+)[^\n]*\n(?:.*\n){0,4}?\s*SyntaxError: (.*)')
@@ -40,6 +42,9 @@ class Failure:
     server: str
     production: bool
     exit_code: int | None
+    #: why the wait ended (what the rules decide on)
+    kind: NotReadyKind
+    #: the same in words
     reason: str
     log: str
     app_module: str | None = None
@@ -125,7 +130,7 @@ def _port_taken(f: Failure) -> str | None:
     if _PORT_TAKEN.search(f.log):
         return ("the port is already in use by another process: stop it, or let the plugin "
                 "choose (do not pass a fixed port in extra arguments)")
-    if "another process already answers" in f.reason:
+    if f.kind is NotReadyKind.FOREIGN_PORT:
         return "another process answered on the port chosen for this server: it was not ours"
     return None
 
@@ -141,7 +146,7 @@ def _exited_without_serving(f: Failure) -> str | None:
 
 
 def _timeout(f: Failure) -> str | None:
-    if f.exit_code is not None or "within" not in f.reason:
+    if f.kind is not NotReadyKind.TIMEOUT:
         return None
     return (f"the server stayed up but never answered HTTP within {f.timeout:g} s: the app may "
             "block at import (waiting on a service, app.run() or serve_forever() at import), "
@@ -166,7 +171,7 @@ def other_port(log: str, port: int) -> int | None:
 
 
 def _other_port(f: Failure) -> str | None:
-    if "announced port" not in f.reason and "listens on port" not in f.reason:
+    if f.kind is not NotReadyKind.WRONG_PORT:
         return None
     if f.script_entry:
         return ("the script serves on an address of its own: app-run moves Flask's app.run() "
@@ -208,7 +213,3 @@ def diagnose(failure: Failure) -> list[str]:
 def port_taken(log: str) -> bool:
     """True when the log says the address was in use (the supervisor retries then)."""
     return bool(_PORT_TAKEN.search(log))
-
-
-def tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])

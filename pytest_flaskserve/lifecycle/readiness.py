@@ -8,6 +8,7 @@ process is checked, so an early exit fails at once; one deadline bounds the whol
 
 from __future__ import annotations
 
+import enum
 import http.client
 import socket
 import struct
@@ -28,15 +29,41 @@ class Ready:
     probes: int
 
 
-class NotReady(Exception):
-    """The wait ended without an HTTP answer; ``reason`` says why."""
+class NotReadyKind(enum.Enum):
+    """Why a wait for a server ended without it serving: what the retry and the
+    diagnosis decide on (the reason text is for people)."""
 
-    def __init__(self, reason: str, *, exited: bool, exit_code: int | None, seconds: float) -> None:
+    #: the server exited before it answered HTTP
+    EXITED = "exited"
+    #: it stayed up and never answered within the startup timeout
+    TIMEOUT = "timeout"
+    #: something answered on the port, but the socket is not our process tree's
+    FOREIGN_PORT = "foreign port"
+    #: it announced, or listens on, a port other than the one it was given
+    WRONG_PORT = "wrong port"
+    #: a production server's log shows the development server's banner (app.run() at import)
+    DEV_SERVER_INSIDE = "dev server inside"
+    #: it serves, but answers 5xx because the app did not load (its launcher's
+    #: ``load_failure`` read that in the log)
+    APP_NOT_LOADED = "app not loaded"
+    #: a proxy in front answered 502/504: the server behind it failed or is gone
+    UPSTREAM_FAILED = "upstream failed"
+
+
+class NotReady(Exception):
+    """The wait ended without an HTTP answer: ``kind`` says why, ``reason`` in words."""
+
+    def __init__(self, kind: NotReadyKind, reason: str, *, exit_code: int | None = None,
+                 seconds: float) -> None:
         super().__init__(reason)
+        self.kind = kind
         self.reason = reason
-        self.exited = exited
         self.exit_code = exit_code
         self.seconds = seconds
+
+    @property
+    def exited(self) -> bool:
+        return self.kind is NotReadyKind.EXITED
 
 
 def probe(host: str, port: int, path: str, timeout: float) -> int | None:
@@ -97,7 +124,7 @@ def wait_until_serving(
     poll_exit: Callable[[], int | None],
     timeout: float,
     owns_port: Callable[[], bool] | None = None,
-    fail_fast: Callable[[], str | None] | None = None,
+    fail_fast: Callable[[], tuple[NotReadyKind, str] | None] | None = None,
     probe_timeout: float = 5.0,
     protocol: str = "http",
 ) -> Ready:
@@ -105,8 +132,8 @@ def wait_until_serving(
 
     ``poll_exit`` returns the server's exit code once it has exited. ``owns_port``, when
     given, confirms the answering socket belongs to our process tree, so a stranger on
-    the port is never taken for our server. ``fail_fast`` may return a reason to stop
-    waiting early (a log line that means the start cannot succeed).
+    the port is never taken for our server. ``fail_fast`` may return a kind and a reason to
+    stop waiting early (evidence, such as a log line, that the start cannot succeed).
     """
     ask = PROBES[protocol]
     t0 = time.monotonic()
@@ -119,18 +146,17 @@ def wait_until_serving(
     while True:
         code = poll_exit()
         if code is not None:
-            raise NotReady("exited before serving", exited=True, exit_code=code,
+            raise NotReady(NotReadyKind.EXITED, "exited before serving", exit_code=code,
                            seconds=time.monotonic() - t0)
         if fail_fast is not None:
-            reason = fail_fast()
-            if reason:
-                raise NotReady(reason, exited=False, exit_code=None, seconds=time.monotonic() - t0)
+            found = fail_fast()
+            if found is not None:
+                kind, reason = found
+                raise NotReady(kind, reason, seconds=time.monotonic() - t0)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise NotReady(
-                f"no HTTP answer on {path} within {timeout:g} s",
-                exited=False, exit_code=None, seconds=time.monotonic() - t0,
-            )
+            raise NotReady(NotReadyKind.TIMEOUT, f"no HTTP answer on {path} within {timeout:g} s",
+                           seconds=time.monotonic() - t0)
         probes += 1
         started = time.monotonic()
         status = ask(host, port, path, min(this_timeout, max(remaining, 0.05)))
@@ -139,14 +165,13 @@ def wait_until_serving(
         if status is not None:
             code = poll_exit()
             if code is not None:
-                raise NotReady("exited before serving", exited=True, exit_code=code,
+                raise NotReady(NotReadyKind.EXITED, "exited before serving", exit_code=code,
                                seconds=time.monotonic() - t0)
             if owns_port is None or owns_port():
                 return Ready(status=status, seconds=time.monotonic() - t0, probes=probes)
-            raise NotReady(
-                f"another process already answers on {host}:{port}; it is not ours",
-                exited=False, exit_code=None, seconds=time.monotonic() - t0,
-            )
+            raise NotReady(NotReadyKind.FOREIGN_PORT,
+                           f"another process already answers on {host}:{port}; it is not ours",
+                           seconds=time.monotonic() - t0)
         # Connection refused comes back at once (a refused probe costs ~0.1 ms of CPU).
         # The pause between probes is the delay we add to a start, so it stays a small
         # fraction of the time already waited (3 %, between 2 and 50 ms): a 150 ms start

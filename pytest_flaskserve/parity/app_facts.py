@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pytest_flaskserve._child.protocol import last_line, read_answer
 from pytest_flaskserve.appspec.grammar import ResolvedApp
 from pytest_flaskserve.errors import UsageError, hide_own_errors
+from pytest_flaskserve.lifecycle.environment import server_env
 from pytest_flaskserve.lifecycle.process import run_captured
-from pytest_flaskserve.lifecycle.supervisor import server_env
 from pytest_flaskserve.servers import ServerOptions
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors

@@ -253,17 +253,15 @@ class Runtime:
             raise
         record = Record(server, app.spec.raw, handle.command, handle.ready_seconds, handle.notes)
         self.records.append(record)
-        original_stop = handle.stop
 
-        def stop_and_record() -> int | None:
-            code = original_stop()
-            if handle.stop_result is not None and record.stop_seconds is None:
-                record.stop_seconds = handle.stop_result.seconds
-                record.exit_code = handle.stop_result.returncode
-                record.forced = handle.stop_result.forced
-            return code
+        def record_stop(stopped: ServerHandle) -> None:
+            result = stopped.stop_result
+            if result is not None and record.stop_seconds is None:
+                record.stop_seconds = result.seconds
+                record.exit_code = result.returncode
+                record.forced = result.forced
 
-        handle.stop = stop_and_record  # type: ignore[method-assign]
+        handle.on_stop(record_stop)
         return handle
 
 

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flaskserve.errors import ServerStartupError
-from pytest_flaskserve.lifecycle import diagnose
+from pytest_flaskserve.lifecycle import logs
 from pytest_flaskserve.lifecycle.ports import free_port
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult, describe_exit
-from pytest_flaskserve.lifecycle.readiness import NotReady, wait_until_serving
+from pytest_flaskserve.lifecycle.readiness import NotReady, NotReadyKind, wait_until_serving
 from pytest_flaskserve.proxy import nginx
 
 #: the shell nginx runs under (see the module docstring): "$0" "$@" is nginx's argv
@@ -82,10 +82,10 @@ class NginxFront:
 
     def log_tail(self, lines: int = 20) -> str:
         """The end of nginx's error log and of its access log."""
-        parts = [f"nginx error log ({self.log_path}):", diagnose.tail(_read(self.log_path), lines)]
+        parts = [f"nginx error log ({self.log_path}):", logs.tail(_read(self.log_path), lines)]
         access = _read(self.access_log_path)
         if access:
-            parts += [f"nginx access log ({self.access_log_path}):", diagnose.tail(access, lines)]
+            parts += [f"nginx access log ({self.access_log_path}):", logs.tail(access, lines)]
         return "\n".join(parts)
 
     def stop(self) -> StopResult:
@@ -154,7 +154,7 @@ def start_front(
             why = ("the server behind it had exited" if not upstream_alive()
                    else "nginx could not get an answer from the server behind it")
             raise _startup_error(name, argv, config, log_path, log, NotReady(
-                f"answered {ready.status}: {why}", exited=False, exit_code=None,
+                NotReadyKind.UPSTREAM_FAILED, f"answered {ready.status}: {why}",
                 seconds=time.monotonic() - t0)) from None
         return NginxFront(url=f"http://{url_host}:{port}", host=host, port=port, prefix=prefix,
                           config_path=config, log_path=log_path, argv=argv, process=proc,
@@ -169,7 +169,7 @@ def _startup_error(name: str, argv: list[str], config: Path, log_path: Path, log
     status = (f"nginx exited with {describe_exit(nr.exit_code)}" if nr.exited
               else f"nginx {nr.reason}")
     command = shlex.join(argv)
-    tail = diagnose.tail(log)
+    tail = logs.tail(log)
     lines = [f"{name}: {status}", f"  command: {command}", f"  config: {config}",
              *(f"  nginx says: {line}" for line in own[-3:]),
              f"  log ({log_path}), last lines:",

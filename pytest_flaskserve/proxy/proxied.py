@@ -15,7 +15,8 @@ import itertools
 from dataclasses import dataclass
 
 from pytest_flaskserve.appspec.grammar import ResolvedApp
-from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
+from pytest_flaskserve.lifecycle.handle import ServerHandle
+from pytest_flaskserve.lifecycle.supervisor import StartConfig, start_server
 from pytest_flaskserve.proxy import nginx
 from pytest_flaskserve.proxy.front import NginxFront, start_front
 from pytest_flaskserve.servers import Launcher, ServerOptions
@@ -61,6 +62,7 @@ class ProxiedHandle(ServerHandle):
         finally:
             code = self.upstream.stop()
             self.stop_result = self.upstream.stop_result
+            self._stopped()
         return code
 
 
@@ -100,7 +102,8 @@ def start_proxied(launcher: Launcher, app: ResolvedApp, options: ServerOptions,
     notes = (*upstream.notes, f"behind nginx ({passes} to {upstream.url}), config "
              f"{front.config_path}" + (f" from {site_file} (listen and upstream rewritten)"
                                        if site_file is not None else ""))
-    fields = {f.name: getattr(upstream, f.name) for f in dataclasses.fields(ServerHandle)}
+    fields = {f.name: getattr(upstream, f.name) for f in dataclasses.fields(ServerHandle)
+              if f.name not in ("_on_stop", "_on_stop_lock")}  # its own callbacks
     fields.update(server=launcher.name, url=front.url, host=front.host, port=front.port,
                   ready_seconds=upstream.ready_seconds + front.ready_seconds, notes=notes,
                   stop_result=None)

@@ -37,7 +37,7 @@ from pathlib import Path
 from pytest_flaskserve import servers
 from pytest_flaskserve.appspec.grammar import ResolvedApp, parse_spec, script_entry
 from pytest_flaskserve.errors import FlaskServeError, UsageError, hide_own_errors
-from pytest_flaskserve.lifecycle import diagnose
+from pytest_flaskserve.lifecycle import logs
 from pytest_flaskserve.lifecycle.process import describe_exit
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
 from pytest_flaskserve.servers import ServerOptions
@@ -850,7 +850,7 @@ class ReloadingServer:
 
     def _log_section(self) -> str:
         handle = self.handle
-        tail = diagnose.tail(handle.read_log(), 30)
+        tail = logs.tail(handle.read_log(), 30)
         return f"command: {handle.command}\nlog ({handle.log_path}), last lines:\n{tail}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import importlib.util
 import signal
 from abc import ABC, abstractmethod
@@ -67,6 +68,21 @@ class LaunchPlan:
     notes: tuple[str, ...] = ()
 
 
+class StopStrategy(enum.Enum):
+    """How a server's process tree is told to stop (``lifecycle/stopping.py`` runs it)."""
+
+    #: the stop signal to the whole process group, then wait, then SIGKILL
+    GROUP = "group"
+    #: a main process that stops its own workers and counts one that exits first as a
+    #: crash: the stop signal goes to the main process alone, and the group is killed only
+    #: if it has not ended within the stop timeout
+    LEADER_FIRST = "leader first"
+    #: a pre-fork master that kills workers it still counts once told to stop: the master
+    #: is paused, its children get the stop signal and exit through their own clean path,
+    #: then the master is told and resumed
+    CHILDREN_FIRST = "children first"
+
+
 class Launcher(ABC):
     """One server. Subclasses set the class attributes and implement :meth:`plan`."""
 
@@ -81,12 +97,12 @@ class Launcher(ABC):
     #: a production server: the dev-server banner in its log means app.run() ran at import
     production: ClassVar[bool] = True
     supports_reload: ClassVar[bool] = False
-    #: a pre-fork master that kills workers it still counts once told to stop (Gunicorn):
-    #: the supervisor lets the workers exit first, then tells the master
+    #: how its tree is stopped (see :class:`StopStrategy`)
+    stop_strategy: ClassVar[StopStrategy] = StopStrategy.GROUP
+    #: the older spelling of ``stop_strategy = StopStrategy.CHILDREN_FIRST`` (kept for
+    #: launchers written against it)
     stop_children_first: ClassVar[bool] = False
-    #: a main process that stops its own workers and counts one that exits first as a
-    #: crash (Granian exits 1): the stop signal goes to the main process alone, and the
-    #: group is killed only if it has not ended within the stop timeout
+    #: the older spelling of ``stop_strategy = StopStrategy.LEADER_FIRST``
     stop_leader_first: ClassVar[bool] = False
     #: part of the default set, which a test without a ``flask_servers`` marker (and a run
     #: without ``--flask-servers``) runs on. Variants of a server that is already in the set
@@ -100,6 +116,15 @@ class Launcher(ABC):
     proxy_protocol: ClassVar[str | None] = "http"
     #: in a ``SERVER+nginx`` variant, the launcher of the server behind the proxy
     behind: ClassVar[Launcher | None] = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # a launcher that set one of the older flags names that strategy
+        if "stop_strategy" not in cls.__dict__:
+            if cls.__dict__.get("stop_children_first"):
+                cls.stop_strategy = StopStrategy.CHILDREN_FIRST
+            elif cls.__dict__.get("stop_leader_first"):
+                cls.stop_strategy = StopStrategy.LEADER_FIRST
 
     def unavailable(self) -> str | None:
         """Why the server cannot run in this environment, or None."""

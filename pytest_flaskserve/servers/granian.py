@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pytest_flaskserve import coverage_support
 from pytest_flaskserve.servers import register
-from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest, StopStrategy
 
 
 @register
@@ -25,7 +25,7 @@ class Granian(Launcher):
     install_hint = "pip install 'pytest-flaskserve[granian]'"
     #: our SIGTERM to the group reached the worker before the main process had handled its
     #: own: "Unexpected exit from worker-1" and exit 1 instead of 0 (seen in CI)
-    stop_leader_first = True
+    stop_strategy = StopStrategy.LEADER_FIRST
     exit_codes = {
         1: "Granian stopped because its worker exited: usually the app failed to import or "
            "the name after ':' is wrong (the worker's traceback is in the log)",

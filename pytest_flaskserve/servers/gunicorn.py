@@ -8,7 +8,7 @@ least once after reaping it, usually twice: ~270 ms a stop. ``--graceful-timeout
 alone skips the loop but SIGKILLs the workers ~2 ms after their SIGTERM, before their
 ``atexit`` handlers and ``worker_exit`` hook ran (2 of 8 ran, measured).
 
-So the supervisor stops Gunicorn children first (``stop_children_first``): the arbiter is
+So Gunicorn is stopped children first (``StopStrategy.CHILDREN_FIRST``): the arbiter is
 paused, the workers get SIGTERM and leave through their own path (``Worker exiting``,
 hooks, atexit, exit 0), and then the arbiter gets SIGTERM with SIGCONT. It handles the
 stop and the workers' SIGCHLD in one batch, finds them exited, reaps them with their real
@@ -23,7 +23,7 @@ import os
 from typing import ClassVar
 
 from pytest_flaskserve.servers import register
-from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest, StopStrategy
 
 
 @register
@@ -39,7 +39,7 @@ class Gunicorn(Launcher):
         4: "the app failed to load (Gunicorn's APP_LOAD_ERROR)",
     }
     #: workers exit on the stop signal before the arbiter hears of it (module docstring)
-    stop_children_first: ClassVar[bool] = True
+    stop_strategy = StopStrategy.CHILDREN_FIRST
 
     #: the short names Gunicorn's own --worker-class table accepts (gunicorn/workers/__init__.py)
     worker_classes: ClassVar[tuple[str, ...]] = ("sync", "eventlet", "gevent", "tornado", "gthread")

@@ -59,16 +59,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_flaskserve.lifecycle.process import (
-    _DAEMON_SETTLE,
-    OWNER_ENV,
-    SESSION_TOKEN,
-    ManagedProcess,
-    StopResult,
-    _registry,
-    kill_reaped_group,
-    sweep_owned,
-)
+from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult
+from pytest_flaskserve.lifecycle.registry import OWNER_ENV, SESSION_TOKEN, registry
 
 #: Imported by the zygote (those installed): what ``python -m flask run``, ``python
 #: app.py`` (``app.run()``), ``python -m gunicorn``, ``python -m waitress``, ``python -m
@@ -108,6 +100,8 @@ STARTUP_VARIABLES: tuple[str, ...] = (
 STARTUP_PREFIXES: tuple[str, ...] = ("COVERAGE_PROCESS_",)
 
 _SPAWN_TIMEOUT = 10.0
+#: how long a stop waits for the zygote to report a SIGKILLed child
+_KILLED_WAIT = 10.0
 
 
 class WarmUnavailable(RuntimeError):
@@ -222,7 +216,7 @@ class WarmLauncher:
             if self._log is not None:
                 self._log.close()  # the zygote has its own copy
         self._sock = parent
-        _registry.add(self._as_registered())  # type: ignore[arg-type]
+        registry.add(self._as_registered())
         self._reader = threading.Thread(target=self._read, name="flaskserve-warm-reader",
                                         daemon=True)
         self._reader.start()
@@ -261,7 +255,7 @@ class WarmLauncher:
                 with contextlib.suppress(OSError):
                     os.killpg(zygote.pid, signal.SIGKILL)
                 zygote.wait()
-            _registry.discard(self._as_registered())  # type: ignore[arg-type]
+            registry.discard(self._as_registered())
         if self._reader is not None:
             self._reader.join(grace)
         if sock is not None:
@@ -474,78 +468,26 @@ class WarmProcess(ManagedProcess):
                  cwd: str, log_path: Path) -> None:
         super().__init__(argv, env=env, cwd=cwd, log_path=log_path)
         self.launcher = launcher
-        self._pid: int | None = None
 
-    def start(self) -> int:
+    def _spawn(self) -> int:
         """Fork the server from the zygote; its pid. OSError if it cannot be started."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._pid = self.launcher._spawn(self)
-        _registry.add(self)
-        return self._pid
+        return self.launcher._spawn(self)
 
-    @property
-    def pid(self) -> int:
-        assert self._pid is not None, "process not started"
-        return self._pid
+    def _poll(self) -> int | None:
+        """The exit code once the zygote has reported it, else None."""
+        return self.launcher._exit_code(self.pid)
 
-    @property
-    def returncode(self) -> int | None:
-        return None if self._pid is None else self.launcher._exit_code(self._pid)
-
-    def poll(self) -> int | None:
-        """The exit code once the server has exited (as reported by the zygote), else None."""
-        return self.returncode
+    def _wait(self, timeout: float | None) -> int | None:
+        # a SIGKILLed child is reaped by the zygote at once; the bound only matters if the
+        # zygote is gone, and then its children are marked killed (WarmLauncher._lost)
+        return self.launcher._wait(self.pid, _KILLED_WAIT if timeout is None else timeout)
 
     def wait(self, timeout: float) -> int | None:
         """Wait up to ``timeout`` seconds for the exit code; None if still running."""
-        return self.launcher._wait(self.pid, timeout)
+        return self._wait(timeout)
 
-    def stop(self, sig: int = signal.SIGTERM, grace: float = 5.0) -> StopResult:
-        """``sig`` to the group (0: only wait), ``grace`` seconds, SIGKILL, then whatever
-        left the group. Idempotent and thread-safe; the real exit code."""
-        with self._lock:
-            if self.stop_result is not None:
-                return self.stop_result
-            if self._pid is None:
-                raise RuntimeError("process was never started")
-            t0 = time.perf_counter()
-            already = self.poll() is not None
-            snapshot = [] if already else self.descendants()
-            forced = False
-            code = self.poll()
-            if not already:
-                if sig:
-                    _killpg(self._pid, sig)
-                code = self.wait(grace)
-                if code is None:
-                    forced = True
-                    _killpg(self._pid, signal.SIGKILL)
-                    code = self.wait(max(grace, 5.0))
-            detached = (sweep_owned(owner=self.owner, settle=_DAEMON_SETTLE)  # as in process.py
-                        if already else [])
-            kill_reaped_group(self._pid, signal.SIGKILL)  # the launcher reaped the leader
-            _kill_survivors(snapshot)
-            self.stop_result = StopResult(returncode=code, forced=forced,
-                                          seconds=time.perf_counter() - t0,
-                                          already_exited=already, detached=tuple(detached))
-            _registry.discard(self)
-            self.launcher._forget(self._pid)
-            return self.stop_result
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _kill_survivors(procs: Sequence[object]) -> None:
-    import psutil
-
-    for p in procs:
-        assert isinstance(p, psutil.Process)
-        with contextlib.suppress(psutil.Error):
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                p.kill()
+    def _forget(self) -> None:
+        self.launcher._forget(self.pid)
 
 
 # =========================================================================================

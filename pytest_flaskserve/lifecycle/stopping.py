@@ -1,0 +1,123 @@
+"""How a server's tree is stopped: the algorithm its launcher names (:class:`StopStrategy`).
+
+The group stop is :meth:`ManagedProcess.stop`; the other strategies prepare it (the stop
+signal to the leader alone, or to the children of a paused leader) and then let it wait,
+kill what is left and reap, so every strategy ends in the same teardown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult
+from pytest_flaskserve.servers.base import StopStrategy
+
+if TYPE_CHECKING:
+    import psutil
+
+
+def stop(proc: ManagedProcess, strategy: StopStrategy, sig: int, grace: float) -> StopResult:
+    """Stop ``proc``'s whole tree with ``strategy``; the first stop's result thereafter."""
+    if strategy is StopStrategy.CHILDREN_FIRST:
+        first = proc.stop_result is None
+        t0 = time.perf_counter()
+        # Once the leader has been told, a second signal must not follow: Python
+        # restores default handlers while it finalizes, so a repeated SIGTERM would
+        # kill the exiting master (-15) instead of letting it exit 0.
+        told = stop_children_first(proc, sig, grace)
+        result = proc.stop(0 if told else sig, grace)
+        if first and not result.already_exited:
+            result = dataclasses.replace(result, seconds=time.perf_counter() - t0)
+        return result
+    if strategy is StopStrategy.LEADER_FIRST and proc.poll() is None:
+        # not reaped yet, so the pid is still our leader's
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+        return proc.stop(0, grace)  # 0: wait, then kill the group
+    return proc.stop(sig, grace)
+
+
+_draining: set[int] = set()
+#: a worker exits ~35 ms after its signal; one still running this much later lost it
+_RESEND_AFTER = 0.3
+_draining_lock = threading.Lock()
+
+
+def stop_children_first(proc: ManagedProcess, sig: int, grace: float) -> bool:
+    """Let the leader's children exit on ``sig`` before the leader hears of the stop.
+
+    For a pre-fork master that, once told to stop, kills whatever workers it still
+    counts (Gunicorn: ``Arbiter.stop`` sends SIGTERM, waits ``graceful_timeout`` in
+    0.1 s sleeps, then SIGKILL; a stop took ~270 ms). The master is paused (SIGSTOP) so
+    it can neither reap nor respawn; the workers get ``sig`` and exit through their own
+    clean path (atexit, ``worker_exit``); once they are all zombies the master gets
+    ``sig`` and SIGCONT together. It then handles the stop and SIGCHLD in one batch,
+    finds only exited workers, reaps them with their real status and exits with its own
+    code. With ``--graceful-timeout 0`` that is the whole stop: ~70 ms, nothing killed.
+
+    Bounded by ``grace``: workers still running then are left to the master's own
+    timeout and to ``ManagedProcess.stop`` as before. The master is always resumed.
+    Returns whether the leader was sent ``sig`` (False: nothing done, stop it as usual).
+    """
+    if proc.poll() is not None:
+        return False
+    with _draining_lock:
+        if proc.pid in _draining or proc.stop_result is not None:
+            return False
+        _draining.add(proc.pid)
+    try:
+        # Paused before listing, so no worker is forked between the list and the signal.
+        _signal(proc.pid, signal.SIGSTOP)
+        children = proc.descendants()
+        if not children:
+            _signal(proc.pid, signal.SIGCONT)
+            return False
+        try:
+            for child in children:
+                _signal(child.pid, sig)
+            deadline = time.monotonic() + grace
+            resend = time.monotonic() + _RESEND_AFTER
+            while time.monotonic() < deadline:
+                running = [child for child in children if _running(child)]
+                if not running:
+                    break
+                if time.monotonic() >= resend:
+                    # A worker forked a moment before the pause still runs the master's
+                    # handlers until it installs its own (Gunicorn's Worker.init_signals):
+                    # they queue the signal for a master loop the worker never runs, so
+                    # the first signal is lost and it would serve until the deadline.
+                    for child in running:
+                        _signal(child.pid, sig)
+                    resend = time.monotonic() + _RESEND_AFTER
+                time.sleep(0.002)
+        finally:
+            # Both pending when it resumes: the stop and the SIGCHLD of its exited workers.
+            _signal(proc.pid, sig)
+            _signal(proc.pid, signal.SIGCONT)
+        return True
+    finally:
+        with _draining_lock:
+            _draining.discard(proc.pid)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _running(child: psutil.Process) -> bool:
+    """Not yet exited: alive and not a zombie waiting for its (paused) parent."""
+    import psutil
+
+    try:
+        return child.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
