@@ -65,7 +65,8 @@ def variant(upstream: Launcher, proxy: str = "nginx") -> Launcher:
         "behind": upstream,
         "stop_signal": upstream.stop_signal,
         "exit_codes": upstream.exit_codes,
-        "supports_reload": upstream.supports_reload,
+        # a reloader is for development, which nobody runs behind nginx
+        "supports_reload": False,
         "needs_app_to_decide": upstream.needs_app_to_decide,
         "__module__": __name__,
     }
