@@ -15,7 +15,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
 #: test folders of the examples, left out of the copy (inner runs would collect them);
 #: a test that runs one copies it with copy_example_tests()
-EXAMPLE_TEST_DIRS = ("tests", "live_server_tests", "browser_tests")
+EXAMPLE_TEST_DIRS = ("tests", "live_server_tests", "browser_tests", "deploy")
 
 
 def copy_example_tests(name: str, dest: Path) -> None:

@@ -18,7 +18,7 @@ from pytest_flaskserve import servers
 from pytest_flaskserve.appspec.grammar import default_spec, parse_spec
 from pytest_flaskserve.errors import AppImportError, FlaskServeError, UsageError
 from pytest_flaskserve.lifecycle import process
-from pytest_flaskserve.plugin import markers, selection
+from pytest_flaskserve.plugin import deploy, markers, selection
 from pytest_flaskserve.plugin import settings as settings_loader
 from pytest_flaskserve.plugin.fixtures import (  # noqa: F401  (fixtures are found in the plugin's namespace)
     HANDLES_KEY,
@@ -61,13 +61,15 @@ def pytest_configure(config: pytest.Config) -> None:
     rootdir = str(config.rootpath)
     try:
         settings = settings_loader.from_config(config, default_spec)
+        rt = Runtime(settings=settings, rootdir=rootdir,
+                     worker=os.environ.get("PYTEST_XDIST_WORKER", ""),
+                     verbose=config.get_verbosity())
+        # deployment files first: --flask-servers and --flask-server-args may name their ids
+        deploy.load_settings(rt)
         for name in settings.servers or ():
             servers.get(name)
         for name, _ in settings.server_args:
             servers.get(name)
-        rt = Runtime(settings=settings, rootdir=rootdir,
-                     worker=os.environ.get("PYTEST_XDIST_WORKER", ""),
-                     verbose=config.get_verbosity())
         # A spec the user named is checked now, so a typo is a usage error before any
         # test runs; the implicit wsgi.py/app.py default is resolved on first use.
         if settings.app and settings.sources["app"] != "default":
@@ -130,7 +132,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(SERVER_FIXTURE, params, indirect=True)
 
 
-_SINGLE_MARKERS = ("flask_app", "flask_scope", "flask_servers")
+_SINGLE_MARKERS = ("flask_app", "flask_scope", "flask_servers", "flask_deploy")
 
 
 def _check_item_markers(item: pytest.Item, rt: Runtime) -> None:

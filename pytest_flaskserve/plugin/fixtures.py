@@ -35,7 +35,7 @@ from pytest_flaskserve.errors import (
     hide_own_errors,
 )
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
-from pytest_flaskserve.plugin import markers, selection
+from pytest_flaskserve.plugin import deploy, markers, selection
 from pytest_flaskserve.plugin.settings import Settings
 from pytest_flaskserve.servers import ServerOptions
 
@@ -131,6 +131,9 @@ class Runtime:
     warm: Any = None  # a warm.WarmLauncher when --flask-warm is on
     warm_fallbacks: list[tuple[str, str]] = field(default_factory=list)
     verbose: int = 0
+    #: the server ids of --flask-deploy's files, and every deployment file read so far
+    deploy_ids: tuple[str, ...] = ()
+    deploy_files: dict[str, list[str]] = field(default_factory=dict)
 
     # -- what a test asks for -------------------------------------------------------
     def spec_for(self, node: pytest.Item | pytest.Function | Any) -> AppSpec:
@@ -163,10 +166,22 @@ class Runtime:
         return self.resolve(self.spec_for(node), dict(self.options_for(node, "").env))
 
     def servers_for(self, node: Any) -> tuple[list[str], set[str]]:
-        """The servers ``node`` runs on, and which were chosen explicitly (see selection)."""
+        """The servers ``node`` runs on, and which were chosen explicitly (see selection);
+        a ``flask_deploy`` marker runs it on its files' servers alone."""
+        ids = deploy.marked(self, node)
+        if ids is not None:
+            return ids, set(ids)
         mark = node.get_closest_marker("flask_servers")
         marked = markers.servers_arg(mark.args, mark.kwargs) if mark is not None else None
-        return selection.choose(marked, self.settings.servers, self.settings.proxy)
+        return selection.choose(marked, deploy.chosen(self), self.settings.proxy)
+
+    def app_for(self, node: Any, server: str, options: ServerOptions) -> ResolvedApp:
+        """What ``server`` serves for ``node``: the command of a deployment file names its
+        own app; every other server serves the test's (imported with its env=)."""
+        own = servers.get(server).own_app()
+        if own is not None:
+            return own
+        return self.resolve(self.spec_for(node), dict(options.env))
 
     def scope_for(self, node: Any) -> str:
         mark = node.get_closest_marker("flask_scope")
@@ -235,9 +250,10 @@ class Runtime:
             self.warm.close()
             self.warm = None
 
-    def start(self, server: str, app: ResolvedApp, options: ServerOptions,
+    def start(self, server: str | servers.Launcher, app: ResolvedApp, options: ServerOptions,
               config: StartConfig | None = None) -> ServerHandle:
-        launcher = servers.get(server)
+        launcher = server if isinstance(server, servers.Launcher) else servers.get(server)
+        server = launcher.name
         why = launcher.unavailable()
         if why:
             pytest.skip(why)
@@ -325,15 +341,14 @@ def flask_server(request: pytest.FixtureRequest, flask_server_name: str,
     node = request.node
     error: str | None = None
     try:
-        spec = rt.spec_for(node)
         options = rt.options_for(node, flask_server_name)
-        app = rt.resolve(spec, dict(options.env))
+        app = rt.app_for(node, flask_server_name, options)
         scope = rt.scope_for(node)
     except UsageError as exc:
         error = str(exc)
     if error is not None:
         _fail(error)
-    key = (spec.raw, spec.base_dir, flask_server_name, options.key())
+    key = (app.spec.raw, app.spec.base_dir, flask_server_name, options.key())
 
     def start() -> ServerHandle:
         return rt.start(flask_server_name, app, options)
@@ -388,16 +403,15 @@ def _prestart_module(request: pytest.FixtureRequest, rt: Runtime) -> None:
         if not isinstance(server, str) or item.get_closest_marker("skip") is not None:
             continue
         try:
-            spec = rt.spec_for(item)
             options = rt.options_for(item, server)
-            app = rt.resolve(spec, dict(options.env))
+            app = rt.app_for(item, server, options)
             scope = rt.scope_for(item)
         except UsageError:
             continue
         if scope == "function" or servers.get(server).unavailable():
             continue
         pool = rt.session_pool if scope == "session" else request.getfixturevalue("_flaskserve_module_pool")
-        key = (spec.raw, spec.base_dir, server, options.key())
+        key = (app.spec.raw, app.spec.base_dir, server, options.key())
         if key not in wanted and not pool.has(key):
             wanted[key] = (pool, functools.partial(rt.start, server, app, options))
     if len(wanted) < 2:
@@ -495,6 +509,22 @@ class ServerFactory:
                                 self._rt.start_config(ready_path=ready_path,
                                                       startup_timeout=startup_timeout,
                                                       nginx_conf=_site_file(nginx_conf)))
+        self.handles.append(handle)
+        self._node.stash.setdefault(HANDLES_KEY, []).append(handle)
+        return handle
+
+    def command(self, argv_or_string: str | Sequence[str], port_placeholder: str = "{port}",
+                *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
+                ready_path: str | None = None,
+                startup_timeout: float | None = None) -> ServerHandle:
+        """Start any command line as a server on a free loopback port and wait until it
+        serves: ``port_placeholder`` in it becomes the port (``$PORT`` is set as well); a
+        string is run by ``/bin/sh -c``, a list directly; a command without the placeholder
+        that starts a server the plugin knows (gunicorn, uwsgi, waitress-serve, flask run,
+        granian) gets only its listen address moved. Runs in ``cwd`` (default: the rootdir).
+        """
+        handle = deploy.start_command(self._rt, argv_or_string, port_placeholder, env,
+                                      cwd, ready_path, startup_timeout)
         self.handles.append(handle)
         self._node.stash.setdefault(HANDLES_KEY, []).append(handle)
         return handle

@@ -23,6 +23,9 @@ MARKERS = {
     "flask_options": "flask_options(workers=None, threads=None, worker_class=None, debug=None, "
                      "reload=None, extra_args=None, env=None, config=None, instance_path=None): "
                      "per-server options for this test",
+    "flask_deploy": "flask_deploy(*paths): run this test on the web servers these deployment "
+                    "files start (Procfile, Dockerfile, gunicorn.conf.py, uwsgi.ini), paths "
+                    "relative to the rootdir",
     "flask_scope": "flask_scope(scope): 'session' (shared server), 'module' or 'function' "
                    "(a fresh server)",
 }
@@ -87,6 +90,18 @@ def servers_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[str, 
         raise UsageError("@pytest.mark.flask_servers() names no server; e.g. "
                          "@pytest.mark.flask_servers('gunicorn', 'waitress')")
     return tuple(dict.fromkeys(flat))  # a name given twice runs once
+
+
+def _deploy(*paths: str) -> tuple[str, ...]:
+    return paths
+
+
+def deploy_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    paths = _call("flask_deploy", _deploy, args, kwargs)
+    if not paths or not all(isinstance(p, str) and p.strip() for p in paths):
+        raise UsageError(f"@pytest.mark.flask_deploy{paths!r}: name deployment files, e.g. "
+                         "@pytest.mark.flask_deploy('Procfile')")
+    return tuple(dict.fromkeys(paths))
 
 
 def app_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:

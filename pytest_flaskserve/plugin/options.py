@@ -150,6 +150,11 @@ def _headers(name: str, raw: str) -> tuple[str, ...]:
     return tuple(h.strip() for h in raw.replace(" ", ",").split(",") if h.strip())
 
 
+def _files(name: str, raw: list[str]) -> tuple[str, ...]:
+    """Paths, each once (whether they exist is checked where they are read)."""
+    return tuple(dict.fromkeys(p for p in raw if p.strip()))
+
+
 def _writable_file(name: str, raw: str) -> Path:
     """A file to write at the end of the run, checked now (missing directories are made
     then): found out after every test ran, a bad path was easy to miss."""
@@ -275,4 +280,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("report", "--flask-report", "flask_report", "FLASKSERVE_REPORT",
            "write the test-by-server matrix and server timings as JSON to PATH",
            _writable_file, metavar="PATH", is_path=True),
+    Option("deploy", "--flask-deploy", "flask_deploy", "FLASKSERVE_DEPLOY",
+           "run the tests on the web servers a deployment file starts, its own command with "
+           "only the listen address moved (a Procfile, a Dockerfile, a gunicorn.conf.py or a "
+           f"uwsgi.ini; repeatable; the variable takes several, separated by {os.pathsep!r})",
+           _files, action="append", ini_type="linelist", metavar="PATH", is_path=True),
 )

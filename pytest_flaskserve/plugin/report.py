@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from pytest_flaskserve import servers
-from pytest_flaskserve.plugin import selection
+from pytest_flaskserve.plugin import deploy, selection
 from pytest_flaskserve.servers import LaunchRequest
 
 if TYPE_CHECKING:
@@ -22,12 +22,15 @@ def header_lines(rt: Runtime, verbosity: int) -> list[str]:
     else:
         lines = ["flaskserve: no app configured (--flask-app, flask_app in the ini file, "
                  "FLASK_APP, or wsgi.py/app.py in the rootdir)"]
-    chosen, _ = selection.choose(None, s.servers, s.proxy)
+    chosen, _ = selection.choose(None, deploy.chosen(rt), s.proxy)
     parts = []
     for name in chosen:
         why = servers.get(name).unavailable()
         parts.append(name if why is None else f"{name} (not installed)")
     src = s.sources.get("servers", "default")
+    if rt.deploy_ids:
+        src = s.sources.get("deploy", "--flask-deploy") if src == "default" else \
+            f"{src} and {s.sources.get('deploy')}"
     lines.append(f"flaskserve: servers {', '.join(parts)} (from {src}); scope {s.scope}, "
                  f"startup timeout {s.startup_timeout:g} s")
     changed = [f"{name}={getattr(s, name)!r} ({source})" for name, source in s.sources.items()

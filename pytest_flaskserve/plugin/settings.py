@@ -47,6 +47,8 @@ class Settings:
     #: None: flask_parity's own default list
     parity_ignore_headers: tuple[str, ...] | None
     report: Path | None
+    #: deployment files (absolute paths) whose web servers the tests run on
+    deploy: tuple[str, ...]
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -115,8 +117,13 @@ def load_settings(
         if raw is None:
             values[opt.dest] = None
             continue
-        if opt.is_path and str(raw).strip():
-            raw = os.path.join(ini_dir if source.startswith("ini ") else invocation_dir, raw)
+        if opt.action == "append" and isinstance(raw, str):
+            raw = raw.split(os.pathsep)  # an environment variable holds the whole list
+        base = ini_dir if source.startswith("ini ") else invocation_dir
+        if opt.is_path and isinstance(raw, list):
+            raw = [os.path.join(base, item) for item in raw if item.strip()]
+        elif opt.is_path and str(raw).strip():
+            raw = os.path.join(base, raw)
         values[opt.dest] = opt.convert(name, raw)
 
     app: str | None = cli.get("app")

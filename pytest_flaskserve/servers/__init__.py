@@ -94,6 +94,17 @@ def proxied_name(name: str, proxy: str) -> str | None:
     return candidate if candidate in _REGISTRY else None
 
 
+def add(launcher: Launcher) -> None:
+    """Make a launcher built at run time (a deployment file's command) available under its
+    name; a :class:`UsageError` if a different one already has that name."""
+    _load()
+    existing = _REGISTRY.get(launcher.name)
+    if existing is not None and existing.description != launcher.description:
+        raise UsageError(f"two servers are called {launcher.name!r}: {existing.description} "
+                         f"and {launcher.description}; run one deployment file of each kind")
+    _REGISTRY[launcher.name] = launcher
+
+
 def get(name: str) -> Launcher:
     """The launcher called ``name``; a :class:`UsageError` that lists them otherwise."""
     _load()
@@ -105,6 +116,6 @@ def get(name: str) -> Launcher:
         ) from None
 
 
-__all__ = ["Launcher", "LaunchPlan", "LaunchRequest", "ServerOptions", "check_worker_class",
+__all__ = ["Launcher", "LaunchPlan", "LaunchRequest", "ServerOptions", "add", "check_worker_class",
            "default_names", "get", "proxied_name",
            "names", "register"]

@@ -9,10 +9,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pytest_flaskserve._child.app_settings import ENV as SETTINGS_ENV
 from pytest_flaskserve.appspec.grammar import ResolvedApp
+
+if TYPE_CHECKING:
+    from pytest_flaskserve.deploy.listen import Rewriter
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,9 @@ class Launcher(ABC):
     #: (other Gunicorn worker classes) say False: they multiply run time for little news,
     #: so they are opt-in by name.
     default: ClassVar[bool] = True
+    #: how a deployment file starts this server: console scripts and ``python -m``
+    #: modules (``gunicorn``); a command whose program is one of these is this server's
+    commands: ClassVar[tuple[str, ...]] = ()
     #: how this server is deployed behind a reverse proxy: "http" (nginx ``proxy_pass``),
     #: "uwsgi" (``uwsgi_pass`` to its native protocol socket), or None for a server that
     #: is not deployed behind one (the development servers); a server with a protocol gets
@@ -184,6 +190,16 @@ class Launcher(ABC):
         request with 500 (mod_wsgi): what its log says about that failure, or None. Asked
         when the ready path first answers 5xx; a text here fails the start, with the log's
         causes, instead of handing out a server that can only fail."""
+        return None
+
+    def deploy_rewriter(self) -> Rewriter | None:
+        """How this server's listen address is moved in a user's command line (see
+        :mod:`pytest_flaskserve.deploy.listen`), or None: the command must use $PORT."""
+        return None
+
+    def own_app(self) -> ResolvedApp | None:
+        """The app this launcher serves whatever the test's app is (a deployment file's
+        command names its own), or None: it serves the test's app."""
         return None
 
     def explain_exit(self, code: int | None) -> str | None:

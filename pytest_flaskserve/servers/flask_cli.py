@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from pytest_flaskserve.deploy.listen import HostPortFlags, Rewriter
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
@@ -16,6 +17,12 @@ class FlaskRun(Launcher):
     proxy_protocol = None  # a development server: never deployed behind a proxy
     supports_reload = True
     exit_codes = {2: "flask CLI usage error: the app could not be found or loaded"}
+    commands = ("flask",)
+
+    def deploy_rewriter(self) -> Rewriter:
+        # only ``flask ... run`` serves (``flask db upgrade`` does not); its flags follow run
+        return HostPortFlags(host=("--host", "-h"), port=("--port", "-p"), after="run",
+                             default="127.0.0.1:5000")
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         opts = request.options

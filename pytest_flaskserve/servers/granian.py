@@ -13,6 +13,7 @@ reads ``GRANIAN_*`` environment variables, and a stray ``GRANIAN_FACTORY`` or
 from __future__ import annotations
 
 from pytest_flaskserve import coverage_support
+from pytest_flaskserve.deploy.listen import HostPortFlags, Rewriter
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest, StopStrategy
 
@@ -26,6 +27,11 @@ class Granian(Launcher):
     #: our SIGTERM to the group reached the worker before the main process had handled its
     #: own: "Unexpected exit from worker-1" and exit 1 instead of 0 (seen in CI)
     stop_strategy = StopStrategy.LEADER_FIRST
+    commands = ("granian",)
+
+    def deploy_rewriter(self) -> Rewriter:
+        return HostPortFlags(host=("--host",), port=("--port",), default="127.0.0.1:8000",
+                             unix=("--uds",))
     exit_codes = {
         1: "Granian stopped because its worker exited: usually the app failed to import or "
            "the name after ':' is wrong (the worker's traceback is in the log)",

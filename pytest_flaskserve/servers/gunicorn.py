@@ -20,10 +20,13 @@ server being stopped has none worth waiting for.
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest, StopStrategy
+
+if TYPE_CHECKING:
+    from pytest_flaskserve.deploy.listen import Rewriter
 
 
 @register
@@ -40,6 +43,12 @@ class Gunicorn(Launcher):
     }
     #: workers exit on the stop signal before the arbiter hears of it (module docstring)
     stop_strategy = StopStrategy.CHILDREN_FIRST
+    commands = ("gunicorn",)
+
+    def deploy_rewriter(self) -> Rewriter:
+        from pytest_flaskserve.deploy import gunicorn
+
+        return gunicorn.rewrite
 
     #: the short names Gunicorn's own --worker-class table accepts (gunicorn/workers/__init__.py)
     worker_classes: ClassVar[tuple[str, ...]] = ("sync", "eventlet", "gevent", "tornado", "gthread")

@@ -34,9 +34,13 @@ import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
+
+if TYPE_CHECKING:
+    from pytest_flaskserve.deploy.listen import Rewriter
 
 
 def find_uwsgi() -> str | None:
@@ -77,6 +81,12 @@ class UWSGI(Launcher):
     proxy_protocol = "uwsgi"
     #: ``reload=True`` renders ``--py-autoreload 1`` (it re-executes the whole server)
     supports_reload = True
+    commands = ("uwsgi", "pyuwsgi")
+
+    def deploy_rewriter(self) -> Rewriter:
+        from pytest_flaskserve.deploy import uwsgi
+
+        return uwsgi.rewrite
 
     def unavailable(self) -> str | None:
         if find_uwsgi() is None:

@@ -6,6 +6,7 @@ with arguments goes through the generated entry module.
 
 from __future__ import annotations
 
+from pytest_flaskserve.deploy.listen import HostPortFlags, Rewriter
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
@@ -17,6 +18,12 @@ class Waitress(Launcher):
     requires = "waitress"
     install_hint = "pip install 'pytest-flaskserve[waitress]'"
     exit_codes = {1: "Waitress could not import the app or the object is not callable"}
+    commands = ("waitress-serve", "waitress")
+
+    def deploy_rewriter(self) -> Rewriter:
+        # waitress-serve reads its options with getopt: they go before the app
+        return HostPortFlags(host=("--host",), port=("--port",), listen=("--listen",),
+                             unix=("--unix-socket",), default="0.0.0.0:8080")
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app, opts = request.app, request.options

@@ -1,0 +1,127 @@
+"""Dockerfile: the final stage's ``CMD`` / ``ENTRYPOINT`` run on this machine (no container).
+
+Read with ``dockerfile-parse`` (build arguments and ``ENV`` substitution as Docker does).
+Docker's rules for the command: an exec-form ``ENTRYPOINT`` takes ``CMD`` as arguments, a
+shell-form one ignores it, a shell form runs under ``/bin/sh -c``. ``ENV`` is applied
+(except ``PATH``, which names the image's directories). ``WORKDIR`` is mapped back to the
+build context through the ``COPY``/``ADD`` that filled it (``COPY . /app`` + ``WORKDIR
+/app`` runs in the Dockerfile's directory).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from pytest_flaskserve.deploy.command import Command
+from pytest_flaskserve.deploy.launcher import DeployLauncher, make
+from pytest_flaskserve.deploy.listen import read_text
+from pytest_flaskserve.errors import UsageError
+
+_VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")
+
+
+def _exec_form(value: str) -> list[str] | None:
+    if not value.lstrip().startswith("["):
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None  # Docker runs a malformed JSON array as a shell command, too
+    if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+        return parsed
+    return None
+
+
+def load(path: Path) -> list[DeployLauncher]:
+    read_text(path, str(path), "Dockerfile")  # a missing file is a UsageError with the path
+    try:
+        from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        raise UsageError(f"{path}: reading a Dockerfile needs dockerfile-parse: pip install "
+                         "'pytest-flaskserve[deploy]'") from None
+    parser = DockerfileParser(path=str(path))
+    structure: list[dict[str, Any]] = parser.structure
+    contexts = parser.context_structure
+    last_from = max((i for i, s in enumerate(structure) if s["instruction"] == "FROM"), default=-1)
+    if last_from < 0:
+        raise UsageError(f"{path}: no FROM instruction; this is not a Dockerfile")
+    context_dir = path.parent
+    workdir, copies = "/", []
+    cmd = entrypoint = None
+    for index in range(last_from + 1, len(structure)):
+        instr = structure[index]
+        name, value = instr["instruction"], instr["value"]
+        envs: dict[str, str] = contexts[index].envs
+
+        def subst(text: str, envs: dict[str, str] = envs) -> str:
+            return _VAR.sub(lambda m: envs.get(m.group(1) or m.group(2), m.group(0)), text)
+
+        if name == "WORKDIR":
+            workdir = posixpath.normpath(posixpath.join(workdir, subst(value)))
+        elif name in ("COPY", "ADD"):
+            parts = [p for p in (_exec_form(value) or shlex.split(value))]
+            if any(p.startswith("--from") for p in parts):
+                continue  # from another stage, not from the build context
+            parts = [p for p in parts if not p.startswith("--")]
+            if len(parts) >= 2:
+                dest = posixpath.normpath(posixpath.join(workdir, subst(parts[-1])))
+                for src in parts[:-1]:
+                    if (context_dir / src).is_dir():
+                        copies.append((dest, posixpath.normpath(src)))
+        elif name == "CMD":
+            cmd = (instr, value)
+        elif name == "ENTRYPOINT":
+            entrypoint = (instr, value)
+    if cmd is None and entrypoint is None:
+        raise UsageError(f"{path}: the final stage has no CMD or ENTRYPOINT, so nothing says "
+                         "how the app is served; add e.g. CMD [\"gunicorn\", \"-b\", "
+                         "\"0.0.0.0:8000\", \"wsgi:app\"]")
+    chosen = entrypoint or cmd
+    assert chosen is not None
+    line = chosen[0]["startline"] + 1
+    where = f"{path}:{line}"
+    shell: str | None = None
+    argv: list[str] | None = None
+    if entrypoint is not None:
+        argv = _exec_form(entrypoint[1])
+        if argv is None:
+            shell = entrypoint[1]  # a shell-form ENTRYPOINT ignores CMD
+        elif cmd is not None:
+            argv += _exec_form(cmd[1]) or ["/bin/sh", "-c", cmd[1]]
+    else:
+        assert cmd is not None
+        argv = _exec_form(cmd[1])
+        if argv is None:
+            shell = cmd[1]
+    if argv is not None and len(argv) == 3 and posixpath.basename(argv[0]) in ("sh", "bash") \
+            and argv[1] == "-c":
+        shell, argv = argv[2], None  # ["sh", "-c", "..."]: the shell command is the command
+    cwd, notes = _host_dir(context_dir, workdir, copies)
+    env = dict(parser.envs)
+    if "PATH" in env:
+        notes.append(f"ENV PATH={env.pop('PATH')} names the image's directories; the tests "
+                     "keep this machine's PATH")
+    env.pop("PORT", None)
+    command = Command(id="dockerfile", where=where, cwd=cwd, shell=shell,
+                      argv=tuple(argv) if argv is not None else None, env=env,
+                      notes=tuple(notes))
+    launcher = make(command)
+    launcher.check()
+    return [launcher]
+
+
+def _host_dir(context: Path, workdir: str, copies: list[tuple[str, str]]) -> tuple[Path, list[str]]:
+    """The directory on this machine that the image's WORKDIR is a copy of."""
+    for dest, src in sorted(copies, key=lambda c: -len(c[0])):
+        if workdir == dest or workdir.startswith(dest.rstrip("/") + "/"):
+            rel = posixpath.relpath(workdir, dest)
+            return (context / src / rel).resolve(), []
+    if workdir == "/":
+        return context, []
+    return context, [f"WORKDIR {workdir} is not a copy of the build context; the command "
+                     f"runs in {context}"]
