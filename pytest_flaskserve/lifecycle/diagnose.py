@@ -184,7 +184,21 @@ def _other_port(f: Failure) -> str | None:
             "call app.run() under `if __name__ == '__main__':`, or test that server by name")
 
 
+def _tls_handshake(f: Failure) -> str | None:
+    if f.kind is NotReadyKind.TLS_CERTIFICATE:
+        return (f"{f.server} served a certificate other than the session's: a certificate "
+                "set by the app or its config (app.run(ssl_context=...), certfile in "
+                "gunicorn.conf.py, extra server arguments) replaced the one the plugin gave; "
+                "remove it for tests, or trust that certificate's CA in your own client")
+    if f.kind is NotReadyKind.TLS_PLAIN_HTTP:
+        return (f"{f.server} was started for TLS but answered in plain HTTP: its TLS options "
+                "were overridden (extra server arguments or its config file) or this build "
+                "of the server has no TLS")
+    return None
+
+
 RULES: tuple[Rule, ...] = (
+    _tls_handshake,
     _detached,
     _no_package_main,
     _runs_at_import,

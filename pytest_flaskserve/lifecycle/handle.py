@@ -45,6 +45,9 @@ class ServerHandle:
     stop_result: StopResult | None = None
     #: starts it took: more than 1 means a port was lost to a race and retried
     attempts: int = 1
+    #: the CA (PEM) that signed the certificate of a server serving HTTPS, for clients
+    #: (``requests``' and ``httpx``' ``verify=``, ``curl --cacert``); None over plain HTTP
+    ca_path: str | None = None
     _on_stop: list[Callable[[ServerHandle], None]] = field(repr=False, default_factory=list)
     _on_stop_lock: threading.Lock = field(repr=False, default_factory=threading.Lock)
 

@@ -4,13 +4,19 @@ A reloader parent, a Gunicorn master and a uWSGI master accept TCP connections b
 the app is loaded, so only an HTTP response counts. Each probe uses a fresh connection
 (uWSGI resets reused keep-alive connections) and its own timeout; before each probe the
 process is checked, so an early exit fails at once; one deadline bounds the whole wait.
+
+Over TLS each probe is an HTTPS request that trusts the session's CA alone and checks
+the host name. A certificate that does not verify, or a plain-HTTP answer where TLS was
+expected, ends the wait at once: waiting longer cannot change what the server presents.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import http.client
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -48,6 +54,10 @@ class NotReadyKind(enum.Enum):
     APP_NOT_LOADED = "app not loaded"
     #: a proxy in front answered 502/504: the server behind it failed or is gone
     UPSTREAM_FAILED = "upstream failed"
+    #: started for TLS, it presented a certificate the session's CA did not sign
+    TLS_CERTIFICATE = "tls certificate"
+    #: started for TLS, it speaks plain HTTP on its port
+    TLS_PLAIN_HTTP = "tls plain http"
 
 
 class NotReady(Exception):
@@ -66,9 +76,68 @@ class NotReady(Exception):
         return self.kind is NotReadyKind.EXITED
 
 
+class HandshakeRejected(Exception):
+    """A TLS handshake that failed for good: ``kind`` is TLS_CERTIFICATE or TLS_PLAIN_HTTP."""
+
+    def __init__(self, kind: NotReadyKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+#: OpenSSL's reasons for a handshake answered by a server that does not speak TLS
+_PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG",
+                                 "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL"})
+_PLAIN_HTTP = "the server answers plain HTTP, not the TLS handshake: it is not serving TLS"
+
+
+def handshake_verdict(exc: ssl.SSLError) -> HandshakeRejected | None:
+    """Whether a failed handshake means the start failed, or None for a passing failure
+    (a connection closed mid-handshake while a server restarts is one)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return HandshakeRejected(NotReadyKind.TLS_CERTIFICATE, (
+            f"the server's TLS certificate did not verify against the session's CA "
+            f"({exc.verify_message}): it is not the certificate it was given"))
+    if exc.reason in _PLAIN_HTTP_REASONS:
+        return HandshakeRejected(NotReadyKind.TLS_PLAIN_HTTP, _PLAIN_HTTP)
+    return None
+
+
+def probe_tls(host: str, port: int, path: str, timeout: float,
+              tls: ssl.SSLContext) -> int | None:
+    """One HTTPS GET verified by ``tls``: the status, or None if nothing answered yet.
+
+    A handshake that can never succeed raises :class:`HandshakeRejected`. One that gets
+    no answer at all is followed by a plain-HTTP probe: a server that answers that one
+    (Waitress reads a ClientHello as the start of a request line and waits for its end)
+    is not serving TLS.
+    """
+    conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
+    try:
+        conn.connect()
+    except TimeoutError:
+        conn.close()
+        if probe(host, port, path, timeout) is not None:
+            raise HandshakeRejected(NotReadyKind.TLS_PLAIN_HTTP, _PLAIN_HTTP) from None
+        return None
+    except ssl.SSLError as exc:
+        conn.close()
+        verdict = handshake_verdict(exc)
+        if verdict is not None:
+            raise verdict from None
+        return None
+    except OSError:
+        conn.close()
+        return None
+    return _get(conn, path)
+
+
 def probe(host: str, port: int, path: str, timeout: float) -> int | None:
     """One HTTP GET on a fresh connection: the status, or None if nothing answered."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    return _get(http.client.HTTPConnection(host, port, timeout=timeout), path)
+
+
+def _get(conn: http.client.HTTPConnection, path: str) -> int | None:
     try:
         conn.request("GET", request_target(path),
                      headers={"Connection": "close", "User-Agent": "pytest-flaskserve"})
@@ -127,6 +196,7 @@ def wait_until_serving(
     fail_fast: Callable[[], tuple[NotReadyKind, str] | None] | None = None,
     probe_timeout: float = 5.0,
     protocol: str = "http",
+    tls: ssl.SSLContext | None = None,
 ) -> Ready:
     """Probe ``http://host:port/path`` until it answers or ``timeout`` seconds pass.
 
@@ -134,8 +204,9 @@ def wait_until_serving(
     given, confirms the answering socket belongs to our process tree, so a stranger on
     the port is never taken for our server. ``fail_fast`` may return a kind and a reason to
     stop waiting early (evidence, such as a log line, that the start cannot succeed).
+    ``tls`` makes every probe an HTTPS request verified by that context.
     """
-    ask = PROBES[protocol]
+    ask = PROBES[protocol] if tls is None else functools.partial(probe_tls, tls=tls)
     t0 = time.monotonic()
     deadline = t0 + timeout
     probes = 0
@@ -159,7 +230,11 @@ def wait_until_serving(
                            seconds=time.monotonic() - t0)
         probes += 1
         started = time.monotonic()
-        status = ask(host, port, path, min(this_timeout, max(remaining, 0.05)))
+        try:
+            status = ask(host, port, path, min(this_timeout, max(remaining, 0.05)))
+        except HandshakeRejected as rejected:
+            raise NotReady(rejected.kind, rejected.reason,
+                           seconds=time.monotonic() - t0) from None
         if status is None and time.monotonic() - started >= this_timeout * 0.9:
             this_timeout = min(this_timeout * 2, probe_timeout)
         if status is not None:

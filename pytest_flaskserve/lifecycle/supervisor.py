@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flaskserve.appspec.grammar import ResolvedApp
-from pytest_flaskserve.errors import ServerStartupError, hide_own_errors
+from pytest_flaskserve.errors import ServerStartupError, UsageError, hide_own_errors
 from pytest_flaskserve.lifecycle import diagnose, logs, sockets
 from pytest_flaskserve.lifecycle.environment import SCRUBBED_ENV, server_env
 from pytest_flaskserve.lifecycle.handle import ServerHandle
@@ -28,6 +28,7 @@ from pytest_flaskserve.lifecycle.ports import free_port
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult, describe_exit
 from pytest_flaskserve.lifecycle.readiness import NotReady, NotReadyKind, wait_until_serving
 from pytest_flaskserve.servers import Launcher, LaunchRequest, ServerOptions
+from pytest_flaskserve.tls import TLSFiles, client_context, client_host
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -51,6 +52,8 @@ class StartConfig:
     process_factory: Callable[..., ManagedProcess] | None = None
     #: a user's nginx site file for servers behind nginx (None: the generated one)
     nginx_conf: Path | None = None
+    #: the session's CA and certificate, for servers started with ``options.tls``
+    tls: TLSFiles | None = None
 
 
 def _log_path(config: StartConfig, server: str, app: ResolvedApp) -> Path:
@@ -74,10 +77,14 @@ def start_server(
     handle's ``url`` is nginx's. Raises :class:`ServerStartupError` with the full report
     (command, exit code and its meaning, diagnosis, log tail) when it does not.
     """
+    tls = _tls_files(launcher, options, config)
     if launcher.behind is not None:
         from pytest_flaskserve.proxy.proxied import start_proxied
 
         return start_proxied(launcher, app, options, config)
+    tls_context = client_context(tls.ca_path) if tls is not None else None
+    # a wildcard bind is reached on loopback, the name the certificate holds
+    client = client_host(config.host) if tls is not None else config.host
     last_error: ServerStartupError | None = None
     for attempt in range(config.port_retries + 1):
         port = free_port(config.host)
@@ -85,7 +92,7 @@ def start_server(
         plan = launcher.plan(LaunchRequest(app=app, host=config.host, port=port,
                                            options=options, python=sys.executable,
                                            scratch_dir=log_path.with_suffix(".d"),
-                                           protocol=protocol))
+                                           protocol=protocol, tls=tls))
         env = server_env(dict(os.environ), app, options, dict(plan.env), config.load_dotenv)
         proc = (config.process_factory or ManagedProcess)(plan.argv, env=env, cwd=app.cwd,
                                                           log_path=log_path)
@@ -101,12 +108,13 @@ def start_server(
         fail_fast = _log_watch(proc, launcher, port)
         try:
             ready = wait_until_serving(
-                config.host, port, config.ready_path,
+                client, port, config.ready_path,
                 poll_exit=proc.poll,
                 timeout=config.startup_timeout,
                 owns_port=functools.partial(sockets.owns, proc, port),
                 fail_fast=fail_fast,
                 protocol=protocol,
+                tls=tls_context,
             )
             if ready.status >= 500:
                 # a server that keeps running when the app did not load answers 500
@@ -124,10 +132,10 @@ def start_server(
                     and attempt < config.port_retries:
                 continue
             raise last_error from None
-        url_host = f"[{config.host}]" if ":" in config.host else config.host
+        url_host = f"[{client}]" if ":" in client else client
         return ServerHandle(
             server=launcher.name,
-            url=f"http://{url_host}:{port}",
+            url=f"{'https' if tls is not None else 'http'}://{url_host}:{port}",
             host=config.host,
             port=port,
             pid=proc.pid,
@@ -142,9 +150,24 @@ def start_server(
             _launcher=launcher,
             _stop_timeout=config.stop_timeout,
             attempts=attempt + 1,
+            ca_path=str(tls.ca_path) if tls is not None else None,
         )
     assert last_error is not None
     raise last_error
+
+
+def _tls_files(launcher: Launcher, options: ServerOptions, config: StartConfig) -> TLSFiles | None:
+    """The certificate a start with ``options.tls`` serves, or None for plain HTTP; a
+    :class:`UsageError` when the server cannot serve HTTPS or no certificate was given."""
+    if not options.tls:
+        return None
+    why = launcher.tls_unsupported()
+    if why:
+        raise UsageError(f"{why}; start it without tls=True")
+    if config.tls is None:
+        raise UsageError("tls=True needs the certificate: pass "
+                         "StartConfig(tls=pytest_flaskserve.tls.make_tls_files(directory))")
+    return config.tls
 
 
 def retry_on_new_port(nr: NotReady, log: str, port: int, *, runs_at_import: bool) -> bool:

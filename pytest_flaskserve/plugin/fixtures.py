@@ -7,6 +7,7 @@ start is remembered so the tests after it fail at once with the same report.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +39,7 @@ from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, st
 from pytest_flaskserve.plugin import deploy, markers, selection
 from pytest_flaskserve.plugin.settings import Settings
 from pytest_flaskserve.servers import ServerOptions
+from pytest_flaskserve.tls import SessionTLS
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -134,6 +136,7 @@ class Runtime:
     #: the server ids of --flask-deploy's files, and every deployment file read so far
     deploy_ids: tuple[str, ...] = ()
     deploy_files: dict[str, list[str]] = field(default_factory=dict)
+    tls: SessionTLS | None = None  # made with the log directory, on first use
 
     # -- what a test asks for -------------------------------------------------------
     def spec_for(self, node: pytest.Item | pytest.Function | Any) -> AppSpec:
@@ -194,7 +197,7 @@ class Runtime:
         s = self.settings
         merged: dict[str, Any] = {
             "workers": s.workers, "threads": s.threads, "worker_class": s.worker_class,
-            "debug": True if s.debug else None, "reload": None,
+            "debug": True if s.debug else None, "reload": None, "tls": s.tls,
         }
         extra: list[str] = [a for name, args in s.server_args if name == server for a in args]
         env: dict[str, str] = {}
@@ -203,7 +206,7 @@ class Runtime:
         marks = list(node.iter_markers("flask_options")) if node is not None else []
         for mark in reversed(marks):
             opts = markers.options_arg(mark.args, mark.kwargs)
-            for k in ("workers", "threads", "worker_class", "debug", "reload"):
+            for k in ("workers", "threads", "worker_class", "debug", "reload", "tls"):
                 if opts[k] is not None:
                     merged[k] = opts[k]
             more = opts["extra_args"]
@@ -233,6 +236,15 @@ class Runtime:
             nginx_conf=nginx_conf or s.nginx_conf,
         )
 
+    def session_tls(self) -> SessionTLS:
+        if self.tls is None:
+            self.tls = SessionTLS(self._log_dir, self.settings.host)
+        return self.tls
+
+    def _log_dir(self) -> Path:
+        assert self.log_dir is not None
+        return self.log_dir
+
     def start_warm(self) -> None:
         """Start the warm launcher in the background: the first servers start cold while
         it preloads, later ones fork from it."""
@@ -243,8 +255,10 @@ class Runtime:
             self.warm.start(wait=False)
 
     def close(self) -> None:
-        """End of session: shared servers, then the warm launcher."""
+        """End of session: shared servers, the warm launcher, the TLS files."""
         self.session_pool.close()
+        if self.tls is not None:
+            self.tls.close()
         if self.warm is not None:
             self.warm_fallbacks = list(self.warm.fallbacks)
             self.warm.close()
@@ -254,15 +268,18 @@ class Runtime:
               config: StartConfig | None = None) -> ServerHandle:
         launcher = server if isinstance(server, servers.Launcher) else servers.get(server)
         server = launcher.name
-        why = launcher.unavailable()
+        why = launcher.unavailable() or (launcher.tls_unsupported() if options.tls else None)
         if why:
             pytest.skip(why)
         if options.config or options.instance_path:
             assert self.session_dir is not None
             app = app_config.with_settings(app, options.config, options.instance_path,
                                            self.session_dir)
+        config = config or self.start_config()
+        if options.tls:
+            config = dataclasses.replace(config, tls=self.session_tls().files())
         try:
-            handle = start_server(launcher, app, options, config or self.start_config())
+            handle = start_server(launcher, app, options, config)
         except ServerStartupError as exc:
             self.records.append(Record(server, app.spec.raw, exc.command, 0.0, (),
                                        failed=str(exc).splitlines()[0]))
@@ -408,7 +425,9 @@ def _prestart_module(request: pytest.FixtureRequest, rt: Runtime) -> None:
             scope = rt.scope_for(item)
         except UsageError:
             continue
-        if scope == "function" or servers.get(server).unavailable():
+        launcher = servers.get(server)
+        if scope == "function" or launcher.unavailable() or (
+                options.tls and launcher.tls_unsupported()):
             continue
         pool = rt.session_pool if scope == "session" else request.getfixturevalue("_flaskserve_module_pool")
         key = (app.spec.raw, app.spec.base_dir, server, options.key())
@@ -439,10 +458,11 @@ def flask_url(flask_server: ServerHandle) -> str:
 
 @pytest.fixture
 def flask_http(flask_server: ServerHandle) -> Iterator[Any]:
-    """A ``requests.Session`` bound to the server: ``flask_http.get("/")``."""
+    """A ``requests.Session`` bound to the server: ``flask_http.get("/")``; over TLS it
+    trusts the session's CA (``verify=flask_server.ca_path``)."""
     from pytest_flaskserve.client import BaseUrlSession
 
-    with BaseUrlSession(flask_server.url) as session:
+    with BaseUrlSession(flask_server.url, ca_path=flask_server.ca_path) as session:
         yield session
 
 
@@ -469,6 +489,7 @@ class ServerFactory:
         ready_path: str | None = None,
         startup_timeout: float | None = None,
         nginx_conf: str | Path | None = None,
+        tls: bool = False,
         resolve: bool = True,
         base_dir: str | Path | None = None,
         config: Mapping[str, Any] | None = None,
@@ -477,10 +498,11 @@ class ServerFactory:
         """Start ``app`` (default: the test's app) under ``server`` and wait until it serves.
 
         ``nginx_conf`` is an nginx site file for a ``SERVER+nginx`` server (as
-        ``--flask-nginx-conf``). ``resolve=False`` skips importing the app first, so a broken app reaches the
-        server and you can assert on its :class:`ServerStartupError`. ``config`` is
-        applied to the app after it is created (JSON values); ``instance_path=True``
-        gives it the test run's instance folder when it is created.
+        ``--flask-nginx-conf``). ``tls=True`` serves HTTPS with the session's certificate
+        (``handle.ca_path`` is its CA). ``resolve=False`` skips importing the app first, so
+        a broken app reaches the server and you can assert on its :class:`ServerStartupError`.
+        ``config`` is applied to the app after it is created (JSON values);
+        ``instance_path=True`` gives it the test run's instance folder when it is created.
         Raises :class:`UsageError` for a bad spec or server name.
         """
         servers.get(server)  # an unknown name is a UsageError before anything starts
@@ -504,7 +526,8 @@ class ServerFactory:
         options = ServerOptions(workers=workers, threads=threads, worker_class=worker_class,
                                 debug=debug, reload=reload, extra_args=tuple(args),
                                 env=tuple(sorted((env or {}).items())),
-                                config=app_config.encode(checked), instance_path=instance)
+                                config=app_config.encode(checked), instance_path=instance,
+                                tls=bool(tls))
         handle = self._rt.start(server, target, options,
                                 self._rt.start_config(ready_path=ready_path,
                                                       startup_timeout=startup_timeout,

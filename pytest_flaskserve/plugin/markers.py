@@ -21,8 +21,9 @@ MARKERS = {
     "flask_app": "flask_app(spec): serve this Flask app spec instead of --flask-app, "
                  "e.g. flask_app(\"pkg:create_app('test')\")",
     "flask_options": "flask_options(workers=None, threads=None, worker_class=None, debug=None, "
-                     "reload=None, extra_args=None, env=None, config=None, instance_path=None): "
-                     "per-server options for this test",
+                     "reload=None, extra_args=None, env=None, config=None, instance_path=None, "
+                     "tls=None): per-server options for this test (tls=True: serve HTTPS "
+                     "with the session's certificate)",
     "flask_deploy": "flask_deploy(*paths): run this test on the web servers these deployment "
                     "files start (Procfile, Dockerfile, gunicorn.conf.py, uwsgi.ini), paths "
                     "relative to the rootdir",
@@ -54,11 +55,12 @@ def _options(
     env: Mapping[str, str] | None = None,
     config: Mapping[str, Any] | None = None,
     instance_path: bool | str | None = None,
+    tls: bool | None = None,
 ) -> dict[str, Any]:
     return {
         "workers": workers, "threads": threads, "worker_class": worker_class,
         "debug": debug, "reload": reload, "extra_args": extra_args, "env": env,
-        "config": config, "instance_path": instance_path,
+        "config": config, "instance_path": instance_path, "tls": tls,
     }
 
 
@@ -123,7 +125,7 @@ def options_arg(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, A
     opts: dict[str, Any] = _call("flask_options", _options, args, kwargs)
     for key in ("workers", "threads"):
         check_count(f"@pytest.mark.flask_options({key}={opts[key]!r})", opts[key])
-    for key in ("debug", "reload"):
+    for key in ("debug", "reload", "tls"):
         v = opts[key]
         if v is not None and not isinstance(v, bool):
             raise UsageError(f"@pytest.mark.flask_options({key}={v!r}): use True or False")

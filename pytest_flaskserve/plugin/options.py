@@ -258,6 +258,10 @@ OPTIONS: tuple[Option, ...] = (
            "your nginx site file in place of the generated server block for SERVER+nginx "
            "(only listen and the upstream address are rewritten)", nginx_conf,
            metavar="PATH", is_path=True),
+    Option("tls", "--flask-tls", "flask_tls", "FLASKSERVE_TLS",
+           "serve HTTPS: every server terminates TLS with a certificate from a throwaway CA "
+           "made for the session (trustme); servers that cannot are skipped",
+           _bool, default="false", action="store_true", ini_type="string"),
     Option("server_args", "--flask-server-args", "flask_server_args", None,
            "extra arguments for one server, SERVER=ARGS (repeatable), e.g. 'gunicorn=--timeout 5'",
            _server_args, action="append", ini_type="linelist", metavar="SERVER=ARGS"),

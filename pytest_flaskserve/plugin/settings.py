@@ -38,6 +38,7 @@ class Settings:
     debug: bool
     load_dotenv: bool
     warm: bool
+    tls: bool
     server_args: tuple[tuple[str, tuple[str, ...]], ...]
     proxy: str | None
     nginx_conf: Path | None

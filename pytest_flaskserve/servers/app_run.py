@@ -31,6 +31,8 @@ class AppRun(Launcher):
     proxy_protocol = None  # a development server: never deployed behind a proxy
     supports_reload = True
     needs_app_to_decide = True
+    #: the boot hook moves ``ssl_context`` into ``app.run()`` the way it moves the port
+    terminates_tls = True
 
     def unsupported(self, app: ResolvedApp) -> str | None:
         return app.script_reason or None
@@ -41,7 +43,9 @@ class AppRun(Launcher):
             raise UsageError(f"app-run cannot start {app.spec.raw!r}: {app.script_reason}; "
                              "choose a module or package with a source file")
         argv = [request.python, *app.script, *request.options.extra_args]
-        conf = {"host": request.host, "port": request.port}
+        conf: dict[str, object] = {"host": request.host, "port": request.port}
+        if request.tls is not None:
+            conf["ssl_context"] = [str(request.tls.cert_path), str(request.tls.key_path)]
         pythonpath = os.pathsep.join([BOOT_DIR, app.path_entry])
         env = {"FLASKSERVE_APP_RUN": json.dumps(conf), "PYTHONPATH": pythonpath}
         if app.app_settings:  # applied where the script calls app.run(), by the boot hook

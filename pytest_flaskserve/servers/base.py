@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pytest_flaskserve._child.app_settings import ENV as SETTINGS_ENV
 from pytest_flaskserve.appspec.grammar import ResolvedApp
+from pytest_flaskserve.tls import TLSFiles
 
 if TYPE_CHECKING:
     from pytest_flaskserve.deploy.listen import Rewriter
@@ -33,10 +34,12 @@ class ServerOptions:
     config: str = ""
     #: the app's instance folder: "" its own, else a path (may hold a placeholder)
     instance_path: str = ""
+    #: serve HTTPS with the session's certificate (see :attr:`Launcher.terminates_tls`)
+    tls: bool = False
 
     def key(self) -> tuple[object, ...]:
         return (self.workers, self.threads, self.worker_class, self.debug, self.reload,
-                self.extra_args, self.env, self.config, self.instance_path)
+                self.extra_args, self.env, self.config, self.instance_path, self.tls)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class LaunchRequest:
     #: what the server speaks on its port: "http", or "uwsgi" (uWSGI's native protocol,
     #: which it speaks behind nginx's ``uwsgi_pass``)
     protocol: str = "http"
+    #: the certificate and key to serve HTTPS with; set exactly when ``options.tls`` is,
+    #: and only for a launcher whose :meth:`Launcher.tls_unsupported` is None
+    tls: TLSFiles | None = None
 
     @property
     def address(self) -> str:
@@ -87,7 +93,14 @@ class StopStrategy(enum.Enum):
 
 
 class Launcher(ABC):
-    """One server. Subclasses set the class attributes and implement :meth:`plan`."""
+    """One server. Subclasses set the class attributes and implement :meth:`plan`.
+
+    TLS: a server that can serve HTTPS itself says ``terminates_tls = True`` and, when
+    ``request.tls`` is set, renders its own options for ``request.tls.cert_path`` and
+    ``request.tls.key_path`` in :meth:`plan` (the supervisor then probes, and the handle
+    names, ``https://``). One that cannot keeps the default, or overrides
+    :meth:`tls_unsupported` to say why; its TLS tests are skipped with that reason.
+    """
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -156,6 +169,15 @@ class Launcher(ABC):
     def unsupported(self, app: ResolvedApp) -> str | None:
         """Why this app cannot run under this server at all (skip reason), or None."""
         return None
+
+    #: renders ``request.tls`` into its command in :meth:`plan` (see the class docstring)
+    terminates_tls: ClassVar[bool] = False
+
+    def tls_unsupported(self) -> str | None:
+        """Why this server cannot serve HTTPS itself (the skip reason), or None."""
+        if self.terminates_tls:
+            return None
+        return f"{self.name} cannot terminate TLS itself"
 
     @abstractmethod
     def plan(self, request: LaunchRequest) -> LaunchPlan:

@@ -17,6 +17,7 @@ class FlaskRun(Launcher):
     proxy_protocol = None  # a development server: never deployed behind a proxy
     supports_reload = True
     exit_codes = {2: "flask CLI usage error: the app could not be found or loaded"}
+    terminates_tls = True
     commands = ("flask",)
 
     def deploy_rewriter(self) -> Rewriter:
@@ -35,6 +36,8 @@ class FlaskRun(Launcher):
             argv.append("--debug")
         argv += ["run", "--host", request.host, "--port", str(request.port)]
         argv.append("--reload" if opts.reload else "--no-reload")
+        if request.tls is not None:
+            argv += ["--cert", str(request.tls.cert_path), "--key", str(request.tls.key_path)]
         if opts.threads == 1:
             argv.append("--without-threads")
         argv += list(opts.extra_args)

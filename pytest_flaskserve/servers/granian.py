@@ -27,6 +27,7 @@ class Granian(Launcher):
     #: our SIGTERM to the group reached the worker before the main process had handled its
     #: own: "Unexpected exit from worker-1" and exit 1 instead of 0 (seen in CI)
     stop_strategy = StopStrategy.LEADER_FIRST
+    terminates_tls = True
     commands = ("granian",)
 
     def deploy_rewriter(self) -> Rewriter:
@@ -48,6 +49,9 @@ class Granian(Launcher):
             # a WSGI app has no websockets; saying so keeps an info line out of the log
             "--no-ws",
         ]
+        if request.tls is not None:
+            argv += ["--ssl-certificate", str(request.tls.cert_path),
+                     "--ssl-keyfile", str(request.tls.key_path)]
         if opts.threads:
             argv += ["--blocking-threads", str(opts.threads)]
         if coverage_support.measuring():

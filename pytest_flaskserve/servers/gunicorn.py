@@ -43,6 +43,7 @@ class Gunicorn(Launcher):
     }
     #: workers exit on the stop signal before the arbiter hears of it (module docstring)
     stop_strategy = StopStrategy.CHILDREN_FIRST
+    terminates_tls = True
     commands = ("gunicorn",)
 
     def deploy_rewriter(self) -> Rewriter:
@@ -82,6 +83,9 @@ class Gunicorn(Launcher):
             argv += ["--worker-class", opts.worker_class]
         if opts.reload:
             argv.append("--reload")
+        if request.tls is not None:
+            argv += ["--certfile", str(request.tls.cert_path),
+                     "--keyfile", str(request.tls.key_path)]
         argv += list(opts.extra_args)
         argv.append(ref)
         config = os.path.join(request.app.cwd, "gunicorn.conf.py")

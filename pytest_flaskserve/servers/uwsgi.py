@@ -32,6 +32,7 @@ import functools
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,6 +66,17 @@ def exports_core_symbols(binary: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=8)
+def has_tls(binary: str) -> bool:
+    """Whether ``binary`` was built with OpenSSL: only then does it know ``--https-socket``."""
+    try:
+        shown = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10,
+                               check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--https-socket" in shown
+
+
 @register
 class UWSGI(Launcher):
     name = "uwsgi"
@@ -93,6 +105,17 @@ class UWSGI(Launcher):
             return f"uwsgi is not installed in this environment ({self.install_hint})"
         return None
 
+    #: ``--https-socket ADDR,CERT,KEY``: the same worker-side socket, speaking TLS
+    terminates_tls = True
+
+    def tls_unsupported(self) -> str | None:
+        binary = find_uwsgi()
+        if binary is not None and not has_tls(binary):
+            return (f"this uWSGI ({binary}) was built without OpenSSL, so it has no "
+                    "--https-socket; install libssl-dev and pip install --no-binary uwsgi "
+                    "--force-reinstall uwsgi")
+        return None
+
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app, opts = request.app, request.options
         binary = find_uwsgi()
@@ -100,6 +123,10 @@ class UWSGI(Launcher):
         if request.protocol == "uwsgi":
             # behind nginx's uwsgi_pass: the native protocol, as Flask's uWSGI page deploys it
             argv = [binary, "--socket", request.address]
+        elif request.tls is not None:
+            argv = [binary, "--https-socket",
+                    f"{request.address},{request.tls.cert_path},{request.tls.key_path}",
+                    "--add-header", "Connection: close"]
         else:
             argv = [
                 binary,

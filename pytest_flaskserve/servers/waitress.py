@@ -25,6 +25,10 @@ class Waitress(Launcher):
         return HostPortFlags(host=("--host",), port=("--port",), listen=("--listen",),
                              unix=("--unix-socket",), default="0.0.0.0:8080")
 
+    def tls_unsupported(self) -> str | None:
+        return ("Waitress has no TLS support (by design: it is deployed behind a proxy "
+                "that terminates TLS); run it behind nginx for HTTPS")
+
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app, opts = request.app, request.options
         argv = [request.python, "-m", "waitress", f"--listen={request.address}"]

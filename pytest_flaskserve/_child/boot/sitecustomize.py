@@ -1,6 +1,7 @@
 """Loaded by ``python hello.py`` under the app-run launcher (this folder is put first on
-PYTHONPATH). It moves ``app.run()`` / ``run_simple()`` to the port the plugin chose,
-keeping every other argument of the script (debug, threaded, reloader...). The reloader
+PYTHONPATH). It moves ``app.run()`` / ``run_simple()`` to the port the plugin chose
+(and, over TLS, to the session's certificate: ``ssl_context``), keeping every other
+argument of the script (debug, threaded, reloader...). The reloader
 re-runs the same command with the same environment, so its child is moved as well.
 A test's config (``FLASKSERVE_APP_SETTINGS``, see ``_child/app_settings.py``) is applied
 to the app the script serves, as the generated entry does on the other servers.
@@ -64,10 +65,18 @@ def _install() -> None:
                 hostname, port = conf["host"], conf["port"]
             if settings is not None:
                 _apply_settings(application, settings)
-            if not reloader:
+            tls = conf.get("ssl_context")
+            if not reloader and not tls:
                 return original(hostname, port, application, *args, **kwargs)
             bound = signature.bind(hostname, port, application, *args, **kwargs)
             _reloader_options(reloader, bound)
+            if tls:
+                # moved like the port: the script's own ssl_context (or none) gives way
+                # to the session's certificate, which the plugin's clients trust
+                if bound.arguments.get("ssl_context") is not None:
+                    sys.stderr.write(" * pytest-flaskserve: app.run()'s ssl_context is "
+                                     "replaced by the session's certificate\n")
+                bound.arguments["ssl_context"] = tuple(tls)
             return original(*bound.args, **bound.kwargs)
 
         module.run_simple = run_simple
