@@ -14,7 +14,8 @@ from pytest_flaskserve.appspec.grammar import parse_spec
 from pytest_flaskserve.appspec.resolve import resolve_app
 from pytest_flaskserve.errors import ServerStartupError, UsageError
 from pytest_flaskserve.lifecycle.supervisor import StartConfig, start_server
-from pytest_flaskserve.plugin.options import OPTIONS, load_settings
+from pytest_flaskserve.plugin.options import OPTIONS
+from pytest_flaskserve.plugin.settings import load_settings
 from pytest_flaskserve.servers import ServerOptions
 from pytest_flaskserve.servers.waitress import Waitress
 from pytest_flaskserve.tls import TLSFiles, make_tls_files
