@@ -58,6 +58,9 @@ def planned(tmp_path: Path, name: str, text: str, **files: str) -> list[tuple[st
     ("granian --interface wsgi --host 0.0.0.0 --port $PORT wsgi:app",
      "exec granian --interface wsgi --host 127.0.0.1 --port 41234 wsgi:app"),
     ("exec gunicorn wsgi:app", "exec gunicorn wsgi:app --bind 127.0.0.1:41234"),
+    ("hypercorn -b 0.0.0.0:$PORT -w 2 asgi:app", "exec hypercorn --bind 127.0.0.1:41234 -w 2 asgi:app"),
+    ("uvicorn asgi:app --host 0.0.0.0 --port $PORT",
+     "exec uvicorn asgi:app --host 127.0.0.1 --port 41234"),
 ])
 def test_procfile_command_changes_only_its_listen_address(tmp_path: Path, line: str, run: str) -> None:
     (tmp_path / "src").mkdir()
@@ -174,8 +177,8 @@ BAD_FILES = [
     ("twice-defined", "Procfile", "web: gunicorn a:app\nweb: gunicorn b:app\n", {},
      "Procfile:2: process type 'web' is defined twice"),
     ("unterminated-quote", "Procfile", "web: gunicorn 'wsgi:app\n", {}, "unterminated ' quote"),
-    ("unknown-server", "Procfile", "web: hypercorn wsgi:app\n", {},
-     "Procfile:1: 'hypercorn' is not a server the plugin knows and the command does not use $PORT"),
+    ("unknown-server", "Procfile", "web: daphne wsgi:app\n", {},
+     "Procfile:1: 'daphne' is not a server the plugin knows and the command does not use $PORT"),
     ("fixed-bind-in-code", "Procfile", "web: python serve.py\n",
      {"serve.py": "from app import app\napp.run(port=5000)\n"},
      "serve.py:2: the bind is fixed inside code (port 5000)"),
@@ -316,4 +319,4 @@ def test_factory_command_runs_anything_that_listens_on_port(flask_server_factory
 
 def test_factory_command_that_cannot_be_moved_is_a_usage_error(flask_server_factory) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UsageError, match="does not use \\$PORT"):
-        flask_server_factory.command(["hypercorn", "hello:app"])
+        flask_server_factory.command(["daphne", "hello:app"])

@@ -178,6 +178,23 @@ class HostPortFlags:
         return Rewrite(splices, original, loopback_note(original, context.address))
 
 
+@dataclass(frozen=True)
+class BindFlags:
+    """A server whose address is a repeatable ``-b/--bind HOST:PORT`` (Hypercorn): the
+    first becomes the test's address, the others go."""
+
+    long: tuple[str, ...]
+    short: tuple[str, ...]
+    default: str
+
+    def __call__(self, args: Sequence[str], context: Context) -> Rewrite:
+        binds = find_flags(args, self.long, self.short)
+        original = ", ".join(b.value or "" for b in binds) or self.default
+        return Rewrite(replace_all(binds, (self.long[0], context.address), len(args)),
+                       original, loopback_note(original, context.address),
+                       app=positional_app(args))
+
+
 def positional_app(args: Sequence[str]) -> str | None:
     """The last ``module:attr`` word, the app reference most servers take."""
     import re

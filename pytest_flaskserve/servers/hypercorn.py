@@ -19,6 +19,7 @@ shutdown, exit 0.
 
 from __future__ import annotations
 
+from pytest_flaskserve.deploy.listen import BindFlags, Rewriter
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 from pytest_flaskserve.servers.uvicorn import ENTRY, asgiref_problem
@@ -36,6 +37,11 @@ class Hypercorn(Launcher):
         0: "Hypercorn's worker exited while loading the app and the main process stopped "
            "(the worker's traceback is in the log)",
     }
+
+    commands = ("hypercorn",)
+
+    def deploy_rewriter(self) -> Rewriter:
+        return BindFlags(long=("--bind",), short=("-b",), default="127.0.0.1:8000")
 
     def unavailable(self) -> str | None:
         return super().unavailable() or asgiref_problem(self.name, self.install_hint)

@@ -12,6 +12,7 @@ in-flight requests finish, exit 0.
 
 from __future__ import annotations
 
+from pytest_flaskserve.deploy.listen import HostPortFlags, Rewriter
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
@@ -31,6 +32,12 @@ class Uvicorn(Launcher):
            "wrong (the traceback is in the log)",
         3: "Uvicorn's worker failed to start (Uvicorn's STARTUP_FAILURE)",
     }
+
+    commands = ("uvicorn",)
+
+    def deploy_rewriter(self) -> Rewriter:
+        return HostPortFlags(host=("--host",), port=("--port",), unix=("--uds",),
+                             default="127.0.0.1:8000")
 
     def unavailable(self) -> str | None:
         return super().unavailable() or asgiref_problem(self.name, self.install_hint)
