@@ -8,10 +8,12 @@ and the Apache children that accept connections; all stay in our process group.
 
 The app is named as a module (``--application-type module``, ``--callable-object``), as
 Flask's mod_wsgi page does with a ``wsgi.py``; a factory goes through the generated entry
-module. The server root is this start's scratch directory in the session's temp dir.
-mod_wsgi binds a Unix socket per daemon process under ``--socket-prefix``, and a socket
-path has at most 107 bytes: when the scratch path is too long for it the sockets go to the
-system temp dir instead (they exist while the server runs; Apache removes them on stop).
+module. The server root is ``mod_wsgi-PORT`` beside this start's scratch directory in the
+session's temp dir (short, because it also holds the sockets). mod_wsgi binds a Unix
+socket per daemon process under ``--socket-prefix`` (``wsgi.PID.uUID.ID.sock``) and does
+not remove it when it stops, and a socket path has at most 107 bytes: when the server
+root is too long for it (a deeply nested temp dir) the sockets go to the system temp dir
+instead, where each start leaves one socket file behind (a known limit).
 ``--locale C.UTF-8``: the daemon's default, ``en_US.UTF-8``, is often not installed.
 
 Root. Apache refuses to serve as root, and ``--user``/``--group`` (``www-data``) would
@@ -40,8 +42,8 @@ from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
 
 #: the longest ``--socket-prefix`` whose daemon sockets still fit a Unix socket path:
-#: ``PREFIX/wsgi.PID.GENERATION.ID.sock`` in 107 bytes (mod_wsgi's ``wsgi_daemon_...``)
-_SOCKET_PREFIX_MAX = 107 - len("/wsgi.4194304.99.99.sock")
+#: ``PREFIX/wsgi.PID.uUID.ID.sock`` (mod_wsgi 6) in 107 bytes
+_SOCKET_PREFIX_MAX = 107 - len("/wsgi.4194304.u4294967295.99.sock")
 
 
 def find_express(python: str) -> list[str]:
@@ -104,7 +106,8 @@ class ModWsgi(Launcher):
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app, opts = request.app, request.options
         # only rendered (the -v header) when there is no scratch dir: say what goes there
-        root = str(request.scratch_dir) if request.scratch_dir else "{server_root}"
+        root = (str(request.scratch_dir.parent / f"mod_wsgi-{request.port}")
+                if request.scratch_dir else "{server_root}")
 
         sockets = root if len(root) <= _SOCKET_PREFIX_MAX else tempfile.gettempdir()
         argv = ["unshare", "--user"] if os.geteuid() == 0 else []
