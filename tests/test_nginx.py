@@ -377,3 +377,37 @@ def test_no_nginx_left_behind(pytester: pytest.Pytester, mode: str) -> None:
         assert code == 2 and "KeyboardInterrupt" in output, output
     else:
         assert code == (-signal.SIGKILL if mode == "sigkill" else -signal.SIGTERM), output
+
+
+# -- TLS: nginx terminates it in front of the servers ------------------------------------
+@pytest.mark.parametrize("name", ["waitress+nginx", "uwsgi+nginx"])
+def test_nginx_terminates_tls_in_front_of_the_server(tmp_path: Path, name: str) -> None:
+    """Waitress has no TLS of its own: behind nginx it serves HTTPS as it is deployed.
+    X-Forwarded-Proto is https, so a ProxyFix app builds https URLs (where the server
+    passes the headers on); the server behind speaks plain HTTP (or uwsgi) on loopback."""
+    pytest.importorskip("trustme")
+    from pytest_flaskserve.tls import make_tls_files
+
+    files = make_tls_files(tmp_path / "tls")
+    launcher = servers.get(name)
+    if launcher.unavailable() and not os.environ.get("CI"):
+        pytest.skip(launcher.unavailable() or "")
+    handle = start_server(launcher, _app("behind_proxy:create_app(proxy_fix=True)"),  # type: ignore[arg-type]
+                          ServerOptions(tls=True), StartConfig(log_dir=tmp_path, tls=files))
+    try:
+        assert handle.url.startswith("https://") and handle.upstream_url.startswith("http://")
+        assert handle.ca_path == str(files.ca_path)
+        answer = requests.get(handle.url + "/where", verify=handle.ca_path, timeout=10)
+        if name == "waitress+nginx":
+            # Waitress drops X-Forwarded-* from a proxy it was not told to trust
+            # (clear_untrusted_proxy_headers): ProxyFix sees none, and the URL is the
+            # upstream's, until Waitress gets --trusted-proxy
+            assert answer.text == handle.upstream_url + "/"
+        else:
+            assert answer.text == handle.url + "/"  # https, the proxy's port
+        assert "ssl;" in handle.nginx.config_path.read_text()  # type: ignore[attr-defined]
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(handle.url + "/", timeout=10)  # not trusted without our CA
+    finally:
+        handle.stop()
+        files.remove()

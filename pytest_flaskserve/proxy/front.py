@@ -114,6 +114,7 @@ def start_front(
     upstream_alive: Callable[[], bool],
     name: str,
     port_retries: int = 3,
+    ca_path: str | None = None,
 ) -> NginxFront:
     """Start nginx in ``prefix`` with the server block ``server_block(listen)`` and wait
     until a request to ``ready_path`` goes through it.
@@ -125,10 +126,16 @@ def start_front(
     if binary is None:
         raise ServerStartupError(nginx.unavailable() or "nginx not found", server=name,
                                  command="nginx", exit_code=None, log_tail="", diagnosis=[])
-    url_host = f"[{host}]" if ":" in host else host
+    from pytest_flaskserve.tls import client_context, client_host
+
+    context = client_context(ca_path) if ca_path is not None else None
+    client = client_host(host) if ca_path is not None else host
+    url_host = f"[{client}]" if ":" in client else client
+    listen_host = f"[{host}]" if ":" in host else host
+    scheme = "https" if ca_path is not None else "http"
     for attempt in range(port_retries + 1):
         port = free_port(host)
-        config = nginx.write_prefix(prefix, server_block(f"{url_host}:{port}"))
+        config = nginx.write_prefix(prefix, server_block(f"{listen_host}:{port}"))
         argv = [binary, "-e", "stderr", "-p", str(prefix), "-c", str(config)]
         proc = ManagedProcess([*_HOLDER, *argv], env=dict(os.environ), cwd=str(prefix),
                               log_path=log_path)
@@ -140,8 +147,8 @@ def start_front(
                                      command=shlex.join(argv), exit_code=None, log_tail="",
                                      diagnosis=[str(exc)]) from None
         try:
-            ready = wait_until_serving(host, port, ready_path, poll_exit=proc.poll,
-                                       timeout=startup_timeout)
+            ready = wait_until_serving(client, port, ready_path, poll_exit=proc.poll,
+                                       timeout=startup_timeout, tls=context)
         except NotReady as nr:
             proc.stop(signal.SIGKILL, 1.0)
             log = _read(log_path)
@@ -156,7 +163,7 @@ def start_front(
             raise _startup_error(name, argv, config, log_path, log, NotReady(
                 NotReadyKind.UPSTREAM_FAILED, f"answered {ready.status}: {why}",
                 seconds=time.monotonic() - t0)) from None
-        return NginxFront(url=f"http://{url_host}:{port}", host=host, port=port, prefix=prefix,
+        return NginxFront(url=f"{scheme}://{url_host}:{port}", host=host, port=port, prefix=prefix,
                           config_path=config, log_path=log_path, argv=argv, process=proc,
                           ready_seconds=ready.seconds, stop_timeout=stop_timeout)
     raise AssertionError("unreachable")

@@ -77,7 +77,10 @@ def start_proxied(launcher: Launcher, app: ResolvedApp, options: ServerOptions,
     site_file = config.nginx_conf
     if site_file is not None:
         user_server_block(site_file, "127.0.0.1:1", "127.0.0.1:2")  # a usage error first
-    upstream = start_server(behind, app, options, config, protocol=protocol)
+    tls = config.tls if options.tls else None
+    # nginx terminates TLS; the server behind it speaks plain HTTP (or uwsgi) on loopback
+    upstream = start_server(behind, app, dataclasses.replace(options, tls=False), config,
+                            protocol=protocol)
     prefix = config.log_dir / f"{launcher.name}-{next(_counter)}"
     upstream_address = f"{upstream.host}:{upstream.port}" if ":" not in upstream.host \
         else f"[{upstream.host}]:{upstream.port}"
@@ -85,8 +88,9 @@ def start_proxied(launcher: Launcher, app: ResolvedApp, options: ServerOptions,
     def server_block(listen: str) -> str:
         if site_file is not None:
             return user_server_block(site_file, listen, upstream_address)
-        return nginx.server_block(nginx.Site(listen=listen, upstream=upstream_address,
-                                             protocol=protocol))
+        return nginx.server_block(nginx.Site(
+            listen=listen, upstream=upstream_address, protocol=protocol,
+            tls=(str(tls.cert_path), str(tls.key_path)) if tls is not None else None))
 
     try:
         front = start_front(server_block=server_block, prefix=prefix,
@@ -94,7 +98,8 @@ def start_proxied(launcher: Launcher, app: ResolvedApp, options: ServerOptions,
                             ready_path=config.ready_path,
                             startup_timeout=config.startup_timeout,
                             stop_timeout=config.stop_timeout,
-                            upstream_alive=upstream.is_running, name=launcher.name)
+                            upstream_alive=upstream.is_running, name=launcher.name,
+                            ca_path=str(tls.ca_path) if tls is not None else None)
     except BaseException:
         upstream.stop()
         raise
@@ -106,7 +111,7 @@ def start_proxied(launcher: Launcher, app: ResolvedApp, options: ServerOptions,
               if f.name not in ("_on_stop", "_on_stop_lock")}  # its own callbacks
     fields.update(server=launcher.name, url=front.url, host=front.host, port=front.port,
                   ready_seconds=upstream.ready_seconds + front.ready_seconds, notes=notes,
-                  stop_result=None)
+                  stop_result=None, ca_path=str(tls.ca_path) if tls is not None else None)
     return ProxiedHandle(**fields, upstream=upstream, front=front)
 
 

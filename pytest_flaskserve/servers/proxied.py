@@ -27,6 +27,9 @@ class Proxied(Launcher):
     default = False
     needs_app_to_decide = True
     install_hint = nginx.INSTALL_HINT
+    #: nginx terminates TLS (``listen ... ssl``) and passes plain HTTP to the server,
+    #: so a server without TLS of its own (Waitress) serves HTTPS behind it
+    terminates_tls = True
 
     @property
     def upstream(self) -> Launcher:
@@ -45,7 +48,9 @@ class Proxied(Launcher):
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         """The command of the server behind nginx, speaking what nginx passes to it."""
         protocol = self.upstream.proxy_protocol or "http"
-        plan = self.upstream.plan(dataclasses.replace(request, protocol=protocol))
+        plan = self.upstream.plan(dataclasses.replace(request, protocol=protocol, tls=None,
+                                                      options=dataclasses.replace(
+                                                          request.options, tls=False)))
         passes = "uwsgi_pass" if protocol == "uwsgi" else "proxy_pass"
         return dataclasses.replace(plan, notes=(
             *plan.notes, f"behind nginx ({passes} to {request.address})"))
