@@ -52,11 +52,31 @@ def chromium_flags(existing: list[str] | tuple[str, ...] = ()) -> list[str]:
     return [*existing, *(flag for flag in wanted if flag not in existing)]
 
 
-def selenium_chrome(*, headless: bool = True, arguments: tuple[str, ...] = ()) -> Any:
+def spki_flag(cert_path: str | os.PathLike[str]) -> str:
+    """Chromium's flag that accepts exactly this certificate (by the SHA-256 of its public
+    key) although no trusted CA signed it: the TLS test servers' certificate is accepted,
+    and certificate errors of every other site still fail."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    with open(cert_path, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return ("--ignore-certificate-errors-spki-list="
+            + base64.b64encode(hashlib.sha256(spki).digest()).decode())
+
+
+def selenium_chrome(*, headless: bool = True, arguments: tuple[str, ...] = (),
+                    trust_cert: str | os.PathLike[str] | None = None) -> Any:
     """A Selenium ``webdriver.Chrome`` on the installed Chromium and ChromeDriver, with the
     CI flags; use it as a context manager (``with selenium_chrome() as driver:``) so the
     browser is quit. Nothing is downloaded: a missing binary is a RuntimeError that says
-    what to install."""
+    what to install. ``trust_cert``: a server certificate to accept (see :func:`spki_flag`),
+    e.g. the TLS test servers' certificate (``pytest_flaskserve.tls.TLSFiles.cert_path``)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -66,6 +86,8 @@ def selenium_chrome(*, headless: bool = True, arguments: tuple[str, ...] = ()) -
                            "chromium chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
+    if trust_cert is not None:
+        arguments = (*arguments, spki_flag(trust_cert))
     for flag in chromium_flags([*(("--headless=new",) if headless else ()), *arguments]):
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=Service(executable_path=driver))

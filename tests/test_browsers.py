@@ -79,3 +79,21 @@ def test_launch_args_and_base_url_rules(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("test_inner.py", *PLAYWRIGHT, "--flask-app=hello:app",
                                           "--flask-servers=gunicorn")
     result.assert_outcomes(passed=4)
+
+
+def test_https_server_certificate_is_accepted_alone(project: pytest.Pytester) -> None:
+    pytest.importorskip("trustme", reason="pip install 'pytest-flaskserve[tls]'")
+    project.makepyfile(test_inner="""
+        import pytest
+
+        def test_https_page(page, flask_url, browser_type_launch_args):
+            assert flask_url.startswith("https://")
+            assert any(a.startswith("--ignore-certificate-errors-spki-list=")
+                       for a in browser_type_launch_args["args"])
+            page.goto("/")
+            assert page.url == flask_url + "/"
+            assert "Hello, World!" in page.content()
+    """)
+    result = project.runpytest_subprocess("test_inner.py", *PLAYWRIGHT, "--flask-app=hello:app",
+                                          "--flask-tls", "--flask-servers=flask-run,gunicorn")
+    result.assert_outcomes(passed=2)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_flaskserve import browsers
+from pytest_flaskserve.plugin.fixtures import Runtime
 
 
 def _server_url(request: pytest.FixtureRequest) -> str | None:
@@ -24,11 +25,18 @@ def _server_url(request: pytest.FixtureRequest) -> str | None:
     return None
 
 
+def _needs_tls(request: pytest.FixtureRequest, rt: Runtime) -> bool:
+    """Whether any test of this session serves HTTPS (``--flask-tls`` or a marker)."""
+    return rt.settings.tls or any(rt.options_for(item, "").tls for item in request.session.items)
+
+
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any],
-                             browser_type: Any) -> dict[str, Any]:
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any], browser_type: Any,
+                             request: pytest.FixtureRequest,
+                             _flaskserve_runtime: Runtime) -> dict[str, Any]:
     """pytest-playwright's launch options, plus for Chromium the installed binary when
-    Playwright's own build is absent (none is downloaded) and the CI flags."""
+    Playwright's own build is absent (none is downloaded), the CI flags, and, when tests
+    serve HTTPS, acceptance of the session's server certificate alone."""
     args = dict(browser_type_launch_args)
     if browser_type.name != "chromium":
         return args
@@ -37,7 +45,10 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any],
         installed = browsers.chromium_executable()
         if installed is not None:
             args["executable_path"] = installed
-    args["args"] = browsers.chromium_flags(list(args.get("args") or ()))
+    extra = list(args.get("args") or ())
+    if _needs_tls(request, _flaskserve_runtime):
+        extra.append(browsers.spki_flag(_flaskserve_runtime.session_tls().files().cert_path))
+    args["args"] = browsers.chromium_flags(extra)
     return args
 
 
