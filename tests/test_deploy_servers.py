@@ -188,6 +188,29 @@ def test_not_installed_is_skipped_with_the_install_command(pytester: pytest.Pyte
     ])
 
 
+TLS_INNER = """
+import pytest
+import requests
+
+@pytest.mark.flask_servers(*{servers!r})
+@pytest.mark.flask_options(tls=True)
+def test_hello_over_tls(flask_server, flask_url):
+    assert flask_url.startswith("https://")
+    assert requests.get(flask_url + "/", timeout=10, verify=flask_server.ca_path).text == (
+        "Hello, World!")
+    with pytest.raises(requests.exceptions.SSLError):  # only our CA vouches for it
+        requests.get(flask_url + "/", timeout=10)
+"""
+
+
+def test_new_servers_over_tls(pytester: pytest.Pytester, examples: Path) -> None:
+    tls = [name for name in NEW if name != "mod_wsgi"]
+    pytester.makepyfile(test_inner=TLS_INNER.format(servers=[*tls, "mod_wsgi"]))
+    result = pytester.runpytest_subprocess("test_inner.py", "--flask-app=hello:app", "-rs")
+    result.assert_outcomes(passed=len(tls), skipped=1)
+    result.stdout.fnmatch_lines(["*mod_wsgi-express serves HTTPS only on a second port*"])
+
+
 PROXIED_INNER = """
 import pytest
 import requests

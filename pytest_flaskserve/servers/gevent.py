@@ -23,12 +23,18 @@ class Gevent(Launcher):
     requires = "gevent"
     install_hint = "pip install 'pytest-flaskserve[gevent]'"
     default = False
+    #: the script gives the server the certificate (FLASKSERVE_TLS_CERT / _KEY)
+    terminates_tls = True
     exit_codes = {1: "the app failed to import or the address is in use (the traceback is "
                      "in the log)"}
 
     def plan(self, request: LaunchRequest) -> LaunchPlan:
         app = request.app
         argv = [request.python, "-m", ENTRY, request.address]
-        return LaunchPlan(argv=argv, env=self.entry_env(app), notes=ignored_args(request) + (
+        env = self.entry_env(app)
+        if request.tls is not None:
+            env.update(FLASKSERVE_TLS_CERT=str(request.tls.cert_path),
+                       FLASKSERVE_TLS_KEY=str(request.tls.key_path))
+        return LaunchPlan(argv=argv, env=env, notes=ignored_args(request) + (
             f"{app.describe()} is served by gevent.pywsgi.WSGIServer from {ENTRY}, the "
             "script Flask's gevent page shows",))

@@ -33,6 +33,7 @@ class Hypercorn(Launcher):
     requires = "hypercorn"
     install_hint = "pip install 'pytest-flaskserve[hypercorn]'"
     default = False
+    terminates_tls = True
     exit_codes = {
         0: "Hypercorn's worker exited while loading the app and the main process stopped "
            "(the worker's traceback is in the log)",
@@ -52,8 +53,11 @@ class Hypercorn(Launcher):
                 "--workers", str(opts.workers or 1),
                 # errors and requests on stderr/stdout, which is our log (Hypercorn's
                 # default is to log neither)
-                "--error-logfile", "-", "--access-logfile", "-",
-                *opts.extra_args, f"asgi:{ENTRY}"]
+                "--error-logfile", "-", "--access-logfile", "-"]
+        if request.tls is not None:
+            argv += ["--certfile", str(request.tls.cert_path),
+                     "--keyfile", str(request.tls.key_path)]
+        argv += [*opts.extra_args, f"asgi:{ENTRY}"]
         return LaunchPlan(argv=argv, env=self.entry_env(app), notes=(
             f"{app.describe()} is served as asgiref.wsgi.WsgiToAsgi(app) from "
             f"{ENTRY.partition(':')[0]}, as Flask's ASGI page shows",))

@@ -84,6 +84,12 @@ class ModWsgi(Launcher):
            "message is in the log",
     }
 
+    def tls_unsupported(self) -> str | None:
+        # --https-port serves HTTPS on a second port beside the plain --port, which would
+        # need a second free port and leave a plain-HTTP listener the test did not ask for
+        return ("mod_wsgi-express serves HTTPS only on a second port (--https-port) beside "
+                "its plain HTTP one")
+
     def load_failure(self, log: str) -> str | None:
         # WSGI0110: the daemon's preload of the app failed; Apache keeps serving 500s
         if "Unable to execute Python script file" in log:

@@ -27,6 +27,7 @@ class Uvicorn(Launcher):
     requires = "uvicorn"
     install_hint = "pip install 'pytest-flaskserve[uvicorn]'"
     default = False
+    terminates_tls = True
     exit_codes = {
         1: "Uvicorn could not load the app: the import failed or the name after ':' is "
            "wrong (the traceback is in the log)",
@@ -48,6 +49,9 @@ class Uvicorn(Launcher):
                 "--port", str(request.port), "--interface", "asgi3", "--lifespan", "off"]
         if opts.workers and opts.workers > 1:
             argv += ["--workers", str(opts.workers)]
+        if request.tls is not None:
+            argv += ["--ssl-certfile", str(request.tls.cert_path),
+                     "--ssl-keyfile", str(request.tls.key_path)]
         argv += [*opts.extra_args, ENTRY]
         return LaunchPlan(argv=argv, env=self.entry_env(app), notes=(
             f"{app.describe()} is served as asgiref.wsgi.WsgiToAsgi(app) from "
