@@ -23,7 +23,7 @@ _EXPORTS = {
     "ParityResult": "pytest_flaskserve.parity.compare",
     "Exchange": "pytest_flaskserve.parity.wire",
     "BaseUrlSession": "pytest_flaskserve.client",
-    "ServerFactory": "pytest_flaskserve.plugin.fixtures",
+    "ServerFactory": "pytest_flaskserve.plugin.provision",
     "ReloaderFactory": "pytest_flaskserve.plugin.reloader",
     # errors and warnings
     "FlaskServeError": "pytest_flaskserve.errors",
@@ -112,7 +112,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from pytest_flaskserve.lifecycle.supervisor import StartConfig, start_server
     from pytest_flaskserve.parity.compare import Parity, ParityError, ParityResult
     from pytest_flaskserve.parity.wire import Exchange
-    from pytest_flaskserve.plugin.fixtures import ServerFactory
+    from pytest_flaskserve.plugin.provision import ServerFactory
     from pytest_flaskserve.plugin.reloader import ReloaderFactory
     from pytest_flaskserve.reloader.server import (
         Outcome,

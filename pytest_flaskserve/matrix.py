@@ -1,10 +1,10 @@
 """The test-by-server matrix: outcomes per (test, server), and each server's start and
 stop times, as a terminal table and as JSON for CI dashboards (``--flask-report``).
 
-Reports are tagged with their (test, server) cell where the item runs
-(:func:`cell_of`); the tag is a plain attribute of the report, so pytest-xdist carries
-it to the controller, where the table is built. Server runs come from
-``Runtime.records`` (and, under xdist, from each worker's ``workeroutput``).
+The pytest layer tags each report with its (test, server) cell where the item runs; the
+tag is a plain attribute of the report, so pytest-xdist carries it to the controller,
+where the table is built. Server runs come from ``Runtime.records`` (and, under xdist,
+from each worker's ``workeroutput``).
 
 The JSON shape is :data:`SCHEMA` (a JSON Schema, draft 2020-12 subset); :func:`validate`
 checks a document against it without third-party packages.
@@ -22,39 +22,6 @@ OUTCOMES = ("pass", "fail", "error", "skip", "xfail", "xpass")
 _RANK = {"skip": 0, "xfail": 1, "pass": 2, "xpass": 3, "fail": 4, "error": 5}
 FORMAT = "pytest-flaskserve-matrix"
 VERSION = 1
-SERVER_PARAM = "flask_server_name"
-
-
-def cell_of(item: Any) -> tuple[str, str] | None:
-    """(test, server) for an item that ran on one server, else None.
-
-    The test is the node id without the server's part of the parameter id:
-    ``test_a.py::test_x[gunicorn-1]`` is row ``test_a.py::test_x[1]``, column ``gunicorn``.
-    """
-    server = getattr(item, "server", None)
-    check = getattr(item, "check", None)
-    if isinstance(server, str) and check is not None:
-        return f"smoke::{check.name}", server
-    callspec = getattr(item, "callspec", None)
-    if callspec is None or SERVER_PARAM not in callspec.params:
-        return None
-    server = str(callspec.params[SERVER_PARAM])
-    nodeid: str = item.nodeid
-    pid: str = callspec.id
-    suffix = f"[{pid}]"
-    base = nodeid[: -len(suffix)] if nodeid.endswith(suffix) else nodeid
-    rest = _drop_token(pid, server if server != "none" else "no-server")
-    return (f"{base}[{rest}]" if rest else base), server
-
-
-def _drop_token(pid: str, token: str) -> str:
-    if pid == token:
-        return ""
-    if pid.startswith(token + "-"):
-        return pid[len(token) + 1:]
-    if pid.endswith("-" + token):
-        return pid[: -len(token) - 1]
-    return pid.replace(f"-{token}-", "-", 1)
 
 
 def outcome_of(report: Any) -> str | None:
@@ -79,7 +46,6 @@ class Matrix:
     def __init__(self) -> None:
         self.cells: dict[tuple[str, str], str] = {}
         self.rows: list[str] = []
-        self.worker_runs: list[dict[str, Any]] = []
 
     def add(self, report: Any) -> None:
         cell = getattr(report, "flaskserve_cell", None)
@@ -141,7 +107,7 @@ class Matrix:
 
 
 def smoke_order() -> list[str]:
-    from pytest_flaskserve.plugin.smoke import CHECKS
+    from pytest_flaskserve.parity.smoke import CHECKS
 
     return [c.name for c in CHECKS]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flaskserve import servers
-from pytest_flaskserve.plugin.smoke import CHECKS
+from pytest_flaskserve.parity.smoke import CHECKS
 
 
 def expected_items(names: list[str], baseline: str) -> dict[str, str]:

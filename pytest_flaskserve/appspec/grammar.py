@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_flaskserve.appspec import DEFAULT_FILES
 from pytest_flaskserve.errors import UsageError, hide_own_errors
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 #: Flask splits ``--app`` on the first colon that is not part of a Windows drive path.
 _SPLIT = re.compile(r":(?![\\/])")
-
-#: Files Flask's CLI tries, in this order, when no app is named.
-DEFAULT_FILES = ("wsgi.py", "app.py")
 
 _HINT = (
     "use one of Flask's forms: 'module:name', 'pkg.mod:name', 'module:create_app()', "
@@ -334,14 +332,6 @@ def parse_spec(raw: str, base_dir: str | os.PathLike[str], source: str = "--flas
         is_call=is_call,
         file=file,
     )
-
-
-def default_spec(rootdir: str | os.PathLike[str]) -> str | None:
-    """Flask's fallback when no app is named: ``wsgi.py``, then ``app.py``."""
-    for name in DEFAULT_FILES:
-        if (Path(rootdir) / name).is_file():
-            return name
-    return None
 
 
 def has_main_guard(source: str) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flaskserve.appspec import config as app_config
-from pytest_flaskserve.plugin.fixtures import Runtime
+from pytest_flaskserve.plugin.session import Runtime
 
 
 @pytest.fixture(scope="session")

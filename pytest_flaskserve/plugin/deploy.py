@@ -15,7 +15,7 @@ from pytest_flaskserve.servers import ServerOptions
 
 if TYPE_CHECKING:
     from pytest_flaskserve.lifecycle.supervisor import ServerHandle
-    from pytest_flaskserve.plugin.fixtures import Runtime
+    from pytest_flaskserve.plugin.session import Runtime
 
 
 def load(rt: Runtime, path: str, base_dir: str, source: str) -> list[str]:
@@ -58,7 +58,7 @@ def marked(rt: Runtime, node: Any) -> list[str] | None:
 def start_command(rt: Runtime, argv_or_string: str | Sequence[str],
                   port_placeholder: str, env: Mapping[str, str] | None, cwd: str | Path | None,
                   ready_path: str | None, startup_timeout: float | None) -> ServerHandle:
-    """:meth:`ServerFactory.command <pytest_flaskserve.plugin.fixtures.ServerFactory.command>`."""
+    """:meth:`ServerFactory.command <pytest_flaskserve.plugin.provision.ServerFactory.command>`."""
     from pytest_flaskserve.deploy.launcher import for_command
 
     if env is not None:

@@ -26,7 +26,8 @@ from pytest_flaskserve.appspec import config as app_config
 from pytest_flaskserve.appspec.grammar import AppSpec, parse_spec
 from pytest_flaskserve.errors import ServerStartupError, UsageError, hide_own_errors
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle
-from pytest_flaskserve.plugin.fixtures import HANDLES_KEY, Pool, Runtime
+from pytest_flaskserve.plugin.fixtures import HANDLES_KEY
+from pytest_flaskserve.plugin.session import Pool, Runtime
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 

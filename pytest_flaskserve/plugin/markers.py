@@ -7,30 +7,18 @@ marker's name, instead of being silently ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_flaskserve.appspec import config as app_config
 from pytest_flaskserve.errors import UsageError, hide_own_errors
-from pytest_flaskserve.plugin.options import MAX_COUNT, SCOPES
+from pytest_flaskserve.plugin.options import MARKERS, MAX_COUNT, SCOPES
+
+if TYPE_CHECKING:
+    import pytest
+
+    from pytest_flaskserve.plugin.session import Runtime
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
-
-MARKERS = {
-    "flask_servers": "flask_servers(*names): run this test only on these servers "
-                     "(flask-run, app-run, gunicorn, waitress, uwsgi)",
-    "flask_app": "flask_app(spec): serve this Flask app spec instead of --flask-app, "
-                 "e.g. flask_app(\"pkg:create_app('test')\")",
-    "flask_options": "flask_options(workers=None, threads=None, worker_class=None, debug=None, "
-                     "reload=None, extra_args=None, env=None, config=None, instance_path=None, "
-                     "tls=None): per-server options for this test (tls=True: serve HTTPS "
-                     "with the session's certificate)",
-    "flask_deploy": "flask_deploy(*paths): run this test on the web servers these deployment "
-                    "files start (Procfile, Dockerfile, gunicorn.conf.py, uwsgi.ini), paths "
-                    "relative to the rootdir",
-    "flask_scope": "flask_scope(scope): 'session' (shared server), 'module' or 'function' "
-                   "(a fresh server)",
-}
-
 
 def _servers(*names: str) -> tuple[str, ...]:
     return names
@@ -181,3 +169,37 @@ def check_env(where: str, env: object) -> None:
         if not isinstance(value, str) or "\0" in value:
             raise UsageError(f"{where}: the value of {name} must be a string without NUL "
                              f"bytes, not {value!r}; e.g. {{{name!r}: '1'}}")
+
+
+_SINGLE_MARKERS = ("flask_app", "flask_scope", "flask_servers", "flask_deploy")
+
+
+def check_item(item: pytest.Item, rt: Runtime) -> None:
+    """Check the markers of a test that runs on servers, at collection, so a typo is a
+    usage error up front; a ``flask_app`` marker's app is imported now (once per spec
+    and env), with the variables the test gives its servers."""
+    from pytest_flaskserve import servers
+    from pytest_flaskserve.appspec.grammar import parse_spec
+
+    for name in _SINGLE_MARKERS:
+        per_node: dict[str, list[Any]] = {}
+        for node, mark in item.iter_markers_with_node(name):
+            per_node.setdefault(node.nodeid, []).append((mark.args, mark.kwargs))
+        for nodeid, calls in per_node.items():
+            if len({repr(c) for c in calls}) > 1:
+                raise UsageError(f"conflicting @pytest.mark.{name} markers on {nodeid or 'the module'}: "
+                                 f"{', '.join(repr(c[0]) for c in calls)}; keep one")
+    app_mark = item.get_closest_marker("flask_app")
+    if app_mark is not None:
+        spec = parse_spec(app_arg(app_mark.args, app_mark.kwargs), rt.rootdir,
+                          source="@pytest.mark.flask_app")
+        rt.resolve(spec, dict(rt.options_for(item, "").env))
+    scope_mark = item.get_closest_marker("flask_scope")
+    if scope_mark is not None:
+        scope_arg(scope_mark.args, scope_mark.kwargs)
+    for mark in item.iter_markers("flask_options"):
+        opts = options_arg(mark.args, mark.kwargs)
+        extra = opts["extra_args"]
+        if isinstance(extra, dict):
+            for server in extra:
+                servers.get(server)

@@ -1,5 +1,5 @@
-"""Every option once, in one table: its flag, ini key, environment variable, check and
-default (the loader is :mod:`pytest_flaskserve.plugin.settings`). Imports no Flask or server.
+"""The plugin's tables: every option once (its flag, ini key, environment variable,
+check and default; loaded by :mod:`settings`), and the markers. Imports no Flask or server.
 """
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ import math
 import os
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_flaskserve.errors import UsageError
 
@@ -173,6 +172,24 @@ def _writable_file(name: str, raw: str) -> Path:
     return path
 
 
+#: the plugin's markers: name -> signature and meaning (``pytest --markers``)
+MARKERS = {
+    "flask_servers": "flask_servers(*names): run this test only on these servers "
+                     "(flask-run, app-run, gunicorn, waitress, uwsgi)",
+    "flask_app": "flask_app(spec): serve this Flask app spec instead of --flask-app, "
+                 "e.g. flask_app(\"pkg:create_app('test')\")",
+    "flask_options": "flask_options(workers=None, threads=None, worker_class=None, debug=None, "
+                     "reload=None, extra_args=None, env=None, config=None, instance_path=None, "
+                     "tls=None): per-server options for this test (tls=True: serve HTTPS "
+                     "with the session's certificate)",
+    "flask_deploy": "flask_deploy(*paths): run this test on the web servers these deployment "
+                    "files start (Procfile, Dockerfile, gunicorn.conf.py, uwsgi.ini), paths "
+                    "relative to the rootdir",
+    "flask_scope": "flask_scope(scope): 'session' (shared server), 'module' or 'function' "
+                   "(a fresh server)",
+}
+
+
 def _proxy(name: str, raw: str) -> str:
     from pytest_flaskserve.servers.proxied import PROXIES
 
@@ -193,9 +210,12 @@ def nginx_conf(name: str, raw: str) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Option:
-    """One setting: where it is read from and how it is checked."""
+class Option(NamedTuple):
+    """One setting: where it is read from and how it is checked.
+
+    (A named tuple, not a dataclass: it is made when the plugin loads, on every pytest
+    run, and a dataclass costs its generated methods' compilation each time.)
+    """
 
     dest: str
     flag: str

@@ -1,4 +1,4 @@
-"""The ``flask_reloader`` fixture: a reload-capable server on a scratch copy of the app.
+"""The ``flask_reloader`` fixture's factory: a reload-capable server on a copy of the app.
 
 A thin factory over :mod:`pytest_flaskserve.reloader`: it copies the app's import root
 under pytest's temporary directory, starts the server through the session runtime (so
@@ -9,7 +9,7 @@ turns "this server or reloader type cannot reload here" into a skip with the rea
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +19,8 @@ from pytest_flaskserve import servers
 from pytest_flaskserve.appspec.grammar import ResolvedApp, parse_spec
 from pytest_flaskserve.errors import UsageError, hide_own_errors
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle
-from pytest_flaskserve.plugin.fixtures import HANDLES_KEY, Runtime
+from pytest_flaskserve.plugin.fixtures import HANDLES_KEY
+from pytest_flaskserve.plugin.session import Runtime
 from pytest_flaskserve.reloader.server import (
     FAST_INTERVAL,
     ReloaderConfig,
@@ -161,17 +162,4 @@ class ReloaderFactory:
             handle.stop()
 
 
-@pytest.fixture
-def flask_reloader(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                   _flaskserve_runtime: Runtime) -> Iterator[ReloaderFactory]:
-    """Start a reload-capable server on a copy of the app; edit the copy, wait for the
-    outcome: ``server = flask_reloader("flask-run", "app:app"); server.break_syntax();
-    assert server.wait_for_outcome().outcome is Outcome.SERVING_ERRORS``."""
-    factory = ReloaderFactory(_flaskserve_runtime, request.node, tmp_path_factory)
-    try:
-        yield factory
-    finally:
-        factory.close()
-
-
-__all__ = ["flask_reloader", "ReloaderFactory"]
+__all__ = ["ReloaderFactory"]

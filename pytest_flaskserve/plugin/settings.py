@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
+from pytest_flaskserve.appspec import default_spec
 from pytest_flaskserve.plugin.options import OPTIONS, Option
 
 APP_FLAG, APP_INI, APP_ENV = "--flask-app", "flask_app", "FLASK_APP"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The plugin's settings for one run; ``sources`` says where each one came from."""
+class Settings(NamedTuple):
+    """The plugin's settings for one run; ``sources`` says where each one came from.
+
+    (A named tuple for the reason :class:`~pytest_flaskserve.plugin.options.Option` is.)
+    """
 
     app: str | None
     app_source: str
@@ -50,7 +52,7 @@ class Settings:
     report: Path | None
     #: deployment files (absolute paths) whose web servers the tests run on
     deploy: tuple[str, ...]
-    sources: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str]
 
 
 def lookup(opt: Option, cli: Mapping[str, Any], ini: Callable[[str], Any],
@@ -152,7 +154,7 @@ def _dotenv_app(directory: str, env: Mapping[str, str]) -> str | None:
     return dotenv_env(directory, env).get(APP_ENV)
 
 
-def from_config(config: pytest.Config, default_app: Callable[[str], str | None]) -> Settings:
+def from_config(config: pytest.Config) -> Settings:
     """:func:`load_settings` for this pytest run (raises UsageError)."""
     cli = {opt.dest: getattr(config.option, f"flaskserve_{opt.dest}", None) for opt in OPTIONS}
     cli["app"] = config.option.flaskserve_app
@@ -167,5 +169,5 @@ def from_config(config: pytest.Config, default_app: Callable[[str], str | None])
     return load_settings(
         cli, ini, os.environ, invocation_dir=str(config.invocation_params.dir),
         ini_dir=str(config.inipath.parent) if config.inipath else rootdir,
-        rootdir=rootdir, default_app=default_app,
+        rootdir=rootdir, default_app=default_spec,
     )

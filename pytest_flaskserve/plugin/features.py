@@ -1,0 +1,154 @@
+"""Hooks of the features beyond one server per test: the smoke suite (``--flask-smoke``,
+:mod:`smoke`), and the test-by-server matrix at the end of the run, with
+``--flask-report=PATH`` for the same as JSON (:mod:`pytest_flaskserve.matrix`). Loaded
+by the core plugin through ``pytest_plugins`` (so ``-p no:flaskserve`` removes it too);
+what they do is imported only when a run uses them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_flaskserve.errors import UsageError
+from pytest_flaskserve.plugin.fixtures import RUNTIME_KEY, SETTINGS_KEY, runtime
+
+if TYPE_CHECKING:
+    from pytest_flaskserve.matrix import Matrix
+
+LISTENER_NAME = "flaskserve-matrix"
+SERVER_PARAM = "flask_server_name"
+DATA_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.help or getattr(config.option, "version", False):
+        return
+    config.pluginmanager.register(MatrixListener(), LISTENER_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    listener = config.pluginmanager.get_plugin(LISTENER_NAME)
+    if listener is not None:
+        config.pluginmanager.unregister(listener)
+
+
+# -- smoke suite -------------------------------------------------------------------------
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Put the smoke items first, before -k/-m deselection sees the list."""
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is None or not settings.smoke:
+        return
+    from pytest_flaskserve.plugin import smoke
+
+    try:
+        items[:0] = smoke.collect_items(session, runtime(config))
+    except UsageError as exc:
+        raise pytest.UsageError(f"pytest-flaskserve: {exc}") from None
+
+
+# -- matrix ------------------------------------------------------------------------------
+def cell_of(item: Any) -> tuple[str, str] | None:
+    """(test, server) for an item that ran on one server, else None.
+
+    The test is the node id without the server's part of the parameter id:
+    ``test_a.py::test_x[gunicorn-1]`` is row ``test_a.py::test_x[1]``, column ``gunicorn``.
+    An item that is no parametrized test (a smoke check) names its cell itself.
+    """
+    own = getattr(item, "flaskserve_cell", None)
+    if own is not None:
+        return own[0], own[1]
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or SERVER_PARAM not in callspec.params:
+        return None
+    server = str(callspec.params[SERVER_PARAM])
+    nodeid: str = item.nodeid
+    pid: str = callspec.id
+    suffix = f"[{pid}]"
+    base = nodeid[: -len(suffix)] if nodeid.endswith(suffix) else nodeid
+    rest = _drop_token(pid, server if server != "none" else "no-server")
+    return (f"{base}[{rest}]" if rest else base), server
+
+
+def _drop_token(pid: str, token: str) -> str:
+    if pid == token:
+        return ""
+    if pid.startswith(token + "-"):
+        return pid[len(token) + 1:]
+    if pid.endswith("-" + token):
+        return pid[: -len(token) - 1]
+    return pid.replace(f"-{token}-", "-", 1)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    cell = cell_of(item)
+    if cell is not None:
+        # a plain attribute: pytest-xdist serializes it to the controller with the report
+        report.flaskserve_cell = list(cell)
+    return report
+
+
+class MatrixListener:
+    """Collects report outcomes; registered per session, in the process that reports
+    (the only one under xdist that sees every test is the controller)."""
+
+    def __init__(self) -> None:
+        self.matrix: Matrix | None = None  # made at the first report of a server's test
+        self.worker_runs: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if getattr(report, "flaskserve_cell", None):
+            if self.matrix is None:
+                from pytest_flaskserve.matrix import Matrix
+
+                self.matrix = Matrix()
+            self.matrix.add(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: take each worker's server runs for the matrix."""
+        output = getattr(node, "workeroutput", None) or {}
+        runs = output.get("flaskserve_runs")
+        if runs:
+            self.worker_runs.extend(json.loads(runs))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    settings = config.stash.get(SETTINGS_KEY, None)
+    listener = config.pluginmanager.get_plugin(LISTENER_NAME)
+    if settings is None or listener is None:
+        return
+    if settings.smoke:
+        from pytest_flaskserve.plugin import smoke
+
+        smoke.close(config)
+    rt = config.stash.get(RUNTIME_KEY, None)
+    if rt is None and listener.matrix is None and not listener.worker_runs \
+            and settings.report is None:
+        return  # no server was used: nothing to show, nothing to import
+    from pytest_flaskserve.plugin.report import finish_matrix
+
+    data = finish_matrix(config, rt, listener.matrix, listener.worker_runs, exitstatus)
+    if data is not None:
+        config.stash[DATA_KEY] = data
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    data = config.stash.get(DATA_KEY, None)
+    if data is not None:
+        from pytest_flaskserve.plugin.report import matrix_lines
+
+        lines = matrix_lines(data, config.stash[SETTINGS_KEY])
+        if lines:
+            terminalreporter.write_sep("-", "flaskserve matrix")
+            for line in lines:
+                terminalreporter.write_line(line)

@@ -1,0 +1,67 @@
+"""What loading the plugin costs a run that starts no server: the modules it imports
+(the time is measured by benchmarks/load_overhead.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+#: everything the plugin imports to load: its tables, their loader, the thin fixtures
+LOAD_TIME_MODULES = {
+    "pytest_flaskserve",
+    "pytest_flaskserve.appspec",
+    "pytest_flaskserve.errors",
+    "pytest_flaskserve.plugin",
+    "pytest_flaskserve.plugin.features",
+    "pytest_flaskserve.plugin.fixtures",
+    "pytest_flaskserve.plugin.options",
+    "pytest_flaskserve.plugin.settings",
+}
+NEVER_AT_LOAD = ("flask", "werkzeug", "requests", "psutil", "gunicorn", "waitress", "uwsgi",
+                 "granian", "cheroot", "dotenv", "http.client", "concurrent.futures",
+                 "pytest_flaskserve.lifecycle", "pytest_flaskserve.servers",
+                 "pytest_flaskserve.appspec.grammar", "pytest_flaskserve.appspec.resolve")
+
+_RUN = """
+import json, sys, pytest
+code = pytest.main(sys.argv[1:])
+print("MODULES" + json.dumps(sorted(sys.modules)))
+raise SystemExit(code)
+"""
+
+
+def _modules_after_run(project: Path, *args: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", _RUN, "-q", "-p", "no:cacheprovider", *args],
+                          cwd=project, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return set(json.loads(done.stdout.split("MODULES", 1)[1]))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("plain")
+    (root / "pytest.ini").write_text("[pytest]\n")
+    (root / "test_plain.py").write_text("".join(
+        f"def test_{i}():\n    assert {i} + 1 == {i + 1}\n\n" for i in range(5)))
+    (root / "hello.py").write_text("from flask import Flask\n\napp = Flask(__name__)\n")
+    return root
+
+
+@pytest.mark.parametrize("args", [(), ("--flask-app=hello:app",)], ids=["no-app", "named-app"])
+def test_a_run_without_servers_imports_only_the_tables(project: Path, args: tuple[str, ...]) -> None:
+    """A run whose tests ask for no server imports the plugin's tables and fixtures and
+    nothing else of ours, at load or at the end: no app resolved, no server imported,
+    nothing swept."""
+    plain = _modules_after_run(project, "-p", "no:flaskserve")
+    loaded = _modules_after_run(project, *args)
+    added = loaded - plain
+    ours = {m for m in added if m.startswith("pytest_flaskserve")}
+    assert ours == LOAD_TIME_MODULES, f"imported beyond the tables: {sorted(ours - LOAD_TIME_MODULES)}"
+    others = sorted(added - ours)
+    assert not [m for m in added if m.startswith(NEVER_AT_LOAD)], others
+    assert len(others) <= 2, f"standard modules the plugin pulls in at load: {others}"
+
