@@ -7,11 +7,12 @@ values and with ``instance_path=True`` (see ``appspec.config`` and docs/config.m
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_flaskserve.appspec import config as app_config
-from pytest_flaskserve.plugin.session import Runtime
+if TYPE_CHECKING:
+    from pytest_flaskserve.plugin.session import Runtime
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,8 @@ def flask_session_dir(_flaskserve_runtime: Runtime) -> Path:
 @pytest.fixture(scope="session")
 def flask_instance_path(flask_session_dir: Path) -> Path:
     """The instance folder servers give the app with ``instance_path=True``."""
+    from pytest_flaskserve.appspec import config as app_config
+
     path = flask_session_dir / app_config.INSTANCE_DIR
     path.mkdir(exist_ok=True)
     return path

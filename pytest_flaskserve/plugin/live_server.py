@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flaskserve.appspec import config as app_config
-from pytest_flaskserve.appspec.grammar import AppSpec, parse_spec
 from pytest_flaskserve.errors import ServerStartupError, UsageError, hide_own_errors
-from pytest_flaskserve.lifecycle.supervisor import ServerHandle
 from pytest_flaskserve.plugin.fixtures import HANDLES_KEY
-from pytest_flaskserve.plugin.session import Pool, Runtime
+
+if TYPE_CHECKING:  # the rest is imported when a test asks for live_server
+    from pytest_flaskserve.appspec.grammar import AppSpec
+    from pytest_flaskserve.lifecycle.supervisor import ServerHandle
+    from pytest_flaskserve.plugin.session import Pool, Runtime
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -154,6 +155,8 @@ def _app_fixture(request: pytest.FixtureRequest) -> Any:
 
 def _spec(rt: Runtime, node: Any, app: Any) -> AppSpec:
     """The app the servers build: the configured one, else the ``app`` fixture's module."""
+    from pytest_flaskserve.appspec.grammar import parse_spec
+
     if (app is None or node.get_closest_marker("flask_app") is not None
             or (rt.settings.app and rt.settings.sources.get("app") != "default")):
         return rt.spec_for(node)
@@ -188,6 +191,8 @@ class LiveServerFixture:
     def live_server(self, request: pytest.FixtureRequest, flask_server_name: str,
                     _flaskserve_runtime: Runtime) -> Iterator[LiveServer]:
         """pytest-flask's ``live_server`` on this test's server: ``live_server.url("/")``."""
+        from pytest_flaskserve.appspec import config as app_config
+
         rt, node, cfg = _flaskserve_runtime, request.node, request.config
         app = _app_fixture(request)
         error: str | None = None

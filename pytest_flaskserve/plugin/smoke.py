@@ -16,10 +16,8 @@ import pytest
 from pytest_flaskserve import servers
 from pytest_flaskserve.errors import UsageError
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle
-from pytest_flaskserve.parity.smoke import (
-    CHECKS,
-    RUNNERS,
-    Check,
+from pytest_flaskserve.parity.smoke import CHECKS, RUNNERS, Check
+from pytest_flaskserve.parity.smoke_state import (
     SkipCheck,
     SmokeFailure,
     SmokePlan,
