@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_flaskserve import browsers
-from pytest_flaskserve.plugin.fixtures import Runtime
+from pytest_flaskserve.plugin.session import Runtime
 
 
 def _server_url(request: pytest.FixtureRequest) -> str | None:
