@@ -446,7 +446,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 bench.warm.start()
                 bench.s.add("warm.launcher_start", time.perf_counter() - t0)
-                bench.warm_servers = [n for n in bench.servers if n in warm_mod.WARM_SERVERS]
+                bench.warm_servers = [n for n in bench.servers if n in warm_mod.warm_servers()]
         try:
             # One untimed pass: page cache, .pyc files, the watchdog, psutil's import.
             for name in bench.servers:

@@ -6,30 +6,61 @@ looks for the evidence a user would look for in the log and says what to do next
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pytest_flaskserve import servers
 from pytest_flaskserve.lifecycle.readiness import NotReadyKind
 
 DEV_SERVER_BANNER = re.compile(r"\* (Running on http|Serving Flask app)")
 _NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '?([\w.]+)'?")
 _SYNTAX = re.compile(r'File "([^"]+)", line (\d+)[^\n]*\n(?:.*\n){0,4}?\s*SyntaxError: (.*)')
-#: (pattern, group holding the missing name) for each server's wording
-_ATTR = (
-    (re.compile(r"Failed to find attribute '(\w+)' in '([\w.]+)'"), 1),
-    (re.compile(r"module '([\w.]+)' has no attribute '(\w+)'"), 2),
-    (re.compile(r"Bad object name '(\w+)'"), 1),
-    (re.compile(r'unable to find "(\w+)" callable'), 1),
-)
-_PORT_TAKEN = re.compile(
-    r"Address already in use|Errno 98|EADDRINUSE|probably another instance of uWSGI"
-)
-#: How servers announce where they listen (Werkzeug, Waitress, Gunicorn, uWSGI, others).
-_ANNOUNCE = re.compile(
-    r"(?:Running on|Serving on|Listening at:|Listening on|bound to TCP address|listening on)"
-    r"\s+(?:https?://)?\[?[\w.:-]*?\]?:(\d{2,5})\b")
+#: Python's own words for a missing attribute (group 2: the name); each server's own
+#: wording is on its launcher
+_PYTHON_ATTR = (re.compile(r"module '([\w.]+)' has no attribute '(\w+)'"), 2)
+#: the operating system's words for a port in use, whatever the server
+_OS_PORT_TAKEN = r"Address already in use|Errno 98|EADDRINUSE"
+#: announcements no one server owns
+_COMMON_LISTENING = ("Listening on", "listening on")
+_ALWAYS_THERE = ("flask", "werkzeug", "pytest_flaskserve")
+
+
+@dataclass(frozen=True)
+class _Wordings:
+    """Every registered launcher's log wordings, merged: a log is read with all of them,
+    since a script can start another server than the one it was run under."""
+
+    attribute: tuple[tuple[re.Pattern[str], int], ...]
+    port_taken: re.Pattern[str]
+    announce: re.Pattern[str]
+    packages: tuple[str, ...]
+    daemon_hints: tuple[str, ...]
+
+
+@functools.cache
+def _wordings() -> _Wordings:
+    launchers = [servers.get(name) for name in servers.names()]
+    attribute = [w for launcher in launchers for w in launcher.missing_attribute_wordings]
+    attribute.insert(min(1, len(attribute)), _PYTHON_ATTR)
+    port = [_OS_PORT_TAKEN, *(p.pattern for launcher in launchers
+                              for p in launcher.port_in_use_wordings)]
+    words = dict.fromkeys(w for launcher in launchers for w in launcher.listening_wordings)
+    words.update(dict.fromkeys(_COMMON_LISTENING))
+    packages = dict.fromkeys(_ALWAYS_THERE)
+    packages.update(dict.fromkeys(launcher.requires.split(".")[0] for launcher in launchers
+                                  if launcher.requires))
+    return _Wordings(
+        attribute=tuple(attribute),
+        port_taken=re.compile("|".join(dict.fromkeys(port))),
+        announce=re.compile(r"(?:" + "|".join(map(re.escape, words)) + r")"
+                            r"\s+(?:https?://)?\[?[\w.:-]*?\]?:(\d{2,5})\b"),
+        packages=tuple(packages),
+        daemon_hints=tuple(dict.fromkeys(launcher.daemon_hint for launcher in launchers
+                                         if launcher.daemon_hint)),
+    )
 _NO_PACKAGE_MAIN = re.compile(
     r"No module named ([\w.]+)\.__main__; '([\w.]+)' is a package and cannot be directly executed")
 _EXCEPTION = re.compile(r"^(\w+(?:\.\w+)*(?:Error|Exception|Exit)): (.*)$", re.M)
@@ -51,6 +82,8 @@ class Failure:
     app_attr: str | None = None
     timeout: float | None = None
     script_entry: bool = False
+    #: the launcher's advice when the script it runs serves on a port of its own
+    wrong_port_hint: str | None = None
     runs_at_import: bool = False
     #: processes of the server that had detached (daemonized) and were killed
     detached: int = 0
@@ -65,14 +98,14 @@ def _no_package_main(f: Failure) -> str | None:
         return None
     return (f"package {m.group(2)!r} has no __main__.py, so `python -m {m.group(2)}` cannot "
             "run it: add a __main__.py that calls app.run() to test that entry point, or "
-            "leave app-run out of the servers (it is skipped on its own unless named)")
+            f"leave {f.server} out of the servers (it is skipped on its own unless named)")
 
 
 def _detached(f: Failure) -> str | None:
     if not f.detached:
         return None
     return (f"the server detached itself and kept running after its launcher exited (daemon "
-            f"mode: Gunicorn's `daemon = True` in gunicorn.conf.py, uWSGI's --daemonize): "
+            f"mode: {', '.join(_wordings().daemon_hints) or 'its own setting'}): "
             f"{f.detached} such process(es) were killed; turn daemon mode off for tests "
             "(a server must stay in the foreground under a supervisor)")
 
@@ -88,7 +121,7 @@ def _missing_module(f: Failure) -> str | None:
     if f.app_module and (f.app_module == missing or f.app_module.startswith(missing + ".")):
         return (f"the app module {missing!r} was not found by the server: run pytest from the "
                 "project directory or install the project (pip install -e .)")
-    if top in ("flask", "werkzeug", "gunicorn", "waitress", "pytest_flaskserve"):
+    if top in _wordings().packages:
         return (f"{top!r} is missing from the server's environment ({sys.executable}): "
                 f"install it there (pip install {top}) or run pytest from the environment "
                 "that has it")
@@ -108,7 +141,7 @@ def _syntax_error(f: Failure) -> str | None:
 
 
 def _attribute(f: Failure) -> str | None:
-    for pattern, group in _ATTR:
+    for pattern, group in _wordings().attribute:
         m = pattern.search(f.log)
         if m:
             name = m.group(group)
@@ -127,7 +160,7 @@ def _runs_at_import(f: Failure) -> str | None:
 
 
 def _port_taken(f: Failure) -> str | None:
-    if _PORT_TAKEN.search(f.log):
+    if _wordings().port_taken.search(f.log):
         return ("the port is already in use by another process: stop it, or let the plugin "
                 "choose (do not pass a fixed port in extra arguments)")
     if f.kind is NotReadyKind.FOREIGN_PORT:
@@ -163,7 +196,7 @@ def _last_exception(f: Failure) -> str | None:
 
 def other_port(log: str, port: int) -> int | None:
     """A port the log says the server listens on that is not ``port``, if any."""
-    for m in _ANNOUNCE.finditer(log):
+    for m in _wordings().announce.finditer(log):
         found = int(m.group(1))
         if found != port:
             return found
@@ -173,12 +206,8 @@ def other_port(log: str, port: int) -> int | None:
 def _other_port(f: Failure) -> str | None:
     if f.kind is not NotReadyKind.WRONG_PORT:
         return None
-    if f.script_entry:
-        return ("the script serves on an address of its own: app-run moves Flask's app.run() "
-                "and Werkzeug's run_simple() to its port, and this script starts another "
-                "server (uvicorn, connexion, waitress.serve...) or binds a fixed port another "
-                "way; let the script read its port from the environment, or test the app "
-                "under a production server instead of app-run")
+    if f.script_entry and f.wrong_port_hint:
+        return f.wrong_port_hint
     return ("the script serves on an address of its own: the plugin moves app.run() and "
             "Werkzeug's run_simple() to its port, not other servers started by the script; "
             "call app.run() under `if __name__ == '__main__':`, or test that server by name")
@@ -226,4 +255,4 @@ def diagnose(failure: Failure) -> list[str]:
 
 def port_taken(log: str) -> bool:
     """True when the log says the address was in use (the supervisor retries then)."""
-    return bool(_PORT_TAKEN.search(log))
+    return bool(_wordings().port_taken.search(log))

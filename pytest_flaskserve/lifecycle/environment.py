@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pytest_flaskserve import coverage_support
+from pytest_flaskserve import coverage_support, servers
 from pytest_flaskserve.appspec.dotenv import dotenv_env
 from pytest_flaskserve.appspec.grammar import ResolvedApp
 from pytest_flaskserve.servers import ServerOptions
@@ -12,7 +12,14 @@ from pytest_flaskserve.servers import ServerOptions
 #: Variables that silently change how Flask and Werkzeug start: never inherited.
 SCRUBBED_ENV = ("FLASK_RUN_FROM_CLI", "WERKZEUG_RUN_MAIN", "WERKZEUG_SERVER_FD", "FLASK_APP",
                 "FLASK_DEBUG", "FLASKSERVE_APP_RUN", "FLASKSERVE_ENTRY", "FLASKSERVE_RELOADER")
-SCRUBBED_PREFIXES = ("FLASK_RUN_", "GRANIAN_")
+SCRUBBED_PREFIXES = ("FLASK_RUN_",)
+
+
+def scrubbed_prefixes() -> tuple[str, ...]:
+    """Ours, and those every registered launcher names (what a server reads as its own
+    configuration is scrubbed for all of them)."""
+    named = (p for name in servers.names() for p in servers.get(name).scrubbed_env_prefixes)
+    return tuple(dict.fromkeys((*SCRUBBED_PREFIXES, *named)))
 
 
 def server_env(
@@ -20,8 +27,9 @@ def server_env(
     load_dotenv: bool,
 ) -> dict[str, str]:
     """The environment a server runs with: ours, scrubbed of what silently changes Flask."""
+    prefixes = scrubbed_prefixes()
     env = {k: v for k, v in base.items()
-           if k not in SCRUBBED_ENV and not k.startswith(SCRUBBED_PREFIXES)}
+           if k not in SCRUBBED_ENV and not k.startswith(prefixes)}
     env["PYTHONUNBUFFERED"] = "1"
     if load_dotenv:
         # every server gets what flask run would read, not the dev servers alone

@@ -231,7 +231,8 @@ def _startup_error(
         server=launcher.name, production=launcher.production, exit_code=code, kind=nr.kind,
         reason=nr.reason,
         log=log, app_module=app.module, app_attr=app.attr, timeout=config.startup_timeout,
-        script_entry=launcher.name == "app-run", runs_at_import=app.runs_at_import,
+        script_entry=launcher.runs_script, wrong_port_hint=launcher.wrong_port_hint,
+        runs_at_import=app.runs_at_import,
         detached=len(stop.detached),
     )
     causes = diagnose.diagnose(failure)

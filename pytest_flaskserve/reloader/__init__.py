@@ -4,7 +4,6 @@ factory over :class:`ReloadingServer`."""
 
 from pytest_flaskserve.reloader.server import (
     FAST_INTERVAL,
-    PROFILES,
     Outcome,
     ReloaderConfig,
     ReloadError,
@@ -17,6 +16,7 @@ from pytest_flaskserve.reloader.server import (
     fetch,
     insert_statement,
     profile_for,
+    profiles,
     reloader_options,
     relocate,
     render_reloader,
@@ -25,7 +25,14 @@ from pytest_flaskserve.reloader.server import (
 
 __all__ = [
     "FAST_INTERVAL", "Outcome", "ReloadResult", "ReloadError", "ReloaderUnavailable",
-    "ReloadProfile", "PROFILES", "profile_for", "ReloaderConfig", "render_reloader",
+    "ReloadProfile", "PROFILES", "profiles", "profile_for", "ReloaderConfig", "render_reloader",
     "copy_project", "relocate", "write_bumped", "insert_statement", "ReloadingServer",
     "default_starter", "fetch", "reloader_options",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # PROFILES was a table here; the launchers name their profiles now
+    if name == "PROFILES":
+        return profiles()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

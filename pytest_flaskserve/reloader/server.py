@@ -11,8 +11,9 @@ module makes that difference testable on every reload-capable server:
   mtimes explicitly (the stat reloaders compare ``mtime > last``, and file systems and
   uWSGI count whole seconds), watches the log for the server's own "change detected"
   line instead of sleeping, and classifies the result as an :class:`Outcome`;
-* :data:`PROFILES` holds what differs per server: the log lines that say "noticed a
-  change" and "the old code no longer serves", and which reloader options it accepts.
+* each launcher's :class:`ReloadProfile` (``Launcher.reload_profile``) holds what differs
+  per server: the log lines that say "noticed a change" and "the old code no longer
+  serves", and which reloader options it accepts.
 
 It knows nothing of pytest: the ``flask_reloader`` fixture (``reloader_plugin.py``) is a
 thin factory over it, and scripts can use it with :func:`default_starter`.
@@ -41,6 +42,7 @@ from pytest_flaskserve.lifecycle import logs
 from pytest_flaskserve.lifecycle.process import describe_exit
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
 from pytest_flaskserve.servers import ServerOptions
+from pytest_flaskserve.servers.reloading import ReloadProfile
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -120,94 +122,29 @@ class ReloadError(FlaskServeError):
 
 # -- what differs per server --------------------------------------------------------
 
-_WERKZEUG_DETECTED = re.compile(r"Detected change in (?P<q>['\"])(?P<path>.+?)(?P=q), reloading")
-_WERKZEUG_RESTARTED = re.compile(r" \* Restarting with \S+")
-
-
-@dataclass(frozen=True)
-class ReloadProfile:
-    """How one server reloads, as seen from its log and its command line."""
-
-    server: str
-    #: the line that says a change was noticed; group ``path`` is the file it names
-    detected: re.Pattern[str]
-    #: after ``detected``: the old code no longer serves (a new process is starting)
-    restarted: re.Pattern[str]
-    #: in the log once the reloader runs; its absence means there is nothing to test
-    armed: re.Pattern[str]
-    #: what to do when ``armed`` never shows
-    enable_hint: str
-    #: ``armed`` is logged before the server first answers HTTP (else it may lag a little)
-    armed_before_ready: bool = True
-    #: Werkzeug's run_simple reloader (interval, type, extra files, exclude patterns)
-    werkzeug: bool = False
-    #: extra files and exclude patterns go on the command line (Flask's CLI has the flags;
-    #: the interval and the type never do), not through the boot hook
-    werkzeug_cli: bool = False
-    #: reloader types the server accepts, and the module each needs (None: built in)
-    types: tuple[tuple[str, str | None], ...] = ()
-    #: how often it polls when the interval cannot be changed (seconds)
-    poll_interval: float = 1.0
-    #: its command-line flag for one extra file, if it has one
-    extra_file_flag: str | None = None
-    #: its command-line flag for the reloader type (when it is not Werkzeug's)
-    type_flag: str | None = None
-    #: how ServerOptions asks for the reloader (app-run: the script's own arguments)
-    reload_option: bool | None = True
-
-
-PROFILES: dict[str, ReloadProfile] = {
-    profile.server: profile
-    for profile in (
-        ReloadProfile(
-            "flask-run", _WERKZEUG_DETECTED, _WERKZEUG_RESTARTED, _WERKZEUG_RESTARTED,
-            "flask run was started without --reload", werkzeug=True, werkzeug_cli=True,
-            types=(("auto", None), ("stat", None), ("watchdog", "watchdog")),
-        ),
-        ReloadProfile(
-            "app-run", _WERKZEUG_DETECTED, _WERKZEUG_RESTARTED, _WERKZEUG_RESTARTED,
-            "the script's app.run() runs without the reloader: call "
-            "app.run(use_reloader=True) or app.run(debug=True) under "
-            "`if __name__ == '__main__':`",
-            werkzeug=True, types=(("auto", None), ("stat", None), ("watchdog", "watchdog")),
-            reload_option=None,
-        ),
-        ReloadProfile(
-            "gunicorn", re.compile(r"Worker reloading: (?P<path>.+) modified"),
-            re.compile(r"Booting worker with pid"), re.compile(r"Reloader is on"),
-            "gunicorn was started without --reload",
-            types=(("auto", None), ("poll", None), ("inotify", "inotify")),
-            extra_file_flag="--reload-extra-file", type_flag="--reload-engine",
-        ),
-        ReloadProfile(
-            "uwsgi",
-            re.compile(r"\[uwsgi-python-reloader\] module/file (?P<path>.+) has been modified"),
-            re.compile(r"binary reloading uWSGI|spawned uWSGI worker"),
-            re.compile(r"Python auto-reloader enabled"),
-            "uwsgi was started without --py-autoreload", armed_before_ready=False,
-        ),
-    )
-}
+def profiles() -> dict[str, ReloadProfile]:
+    """Every registered server's reload profile, by server name (each launcher names its
+    own; a variant inherits its base server's)."""
+    found = {}
+    for name in servers.names():
+        profile = servers.get(name).reload_profile
+        if profile is not None:
+            found[name] = replace(profile, server=name)
+    return found
 
 
 def profile_for(server: str) -> ReloadProfile:
-    """The reload profile of ``server``; :class:`ReloaderUnavailable` if it has none.
-
-    A launcher derived from one with a profile (``gunicorn-gthread`` from ``gunicorn``)
-    shares its profile: same reloader, same log lines.
-    """
+    """The reload profile of ``server``; :class:`ReloaderUnavailable` if it has none."""
     launcher = servers.get(server)  # an unknown name is a UsageError
     capable = [n for n in servers.names() if servers.get(n).supports_reload]
     if not launcher.supports_reload:
         raise ReloaderUnavailable(
             f"{server} has no reloader to test; use one of: {', '.join(capable)}")
-    for cls in type(launcher).__mro__:
-        profile = PROFILES.get(getattr(cls, "name", ""))
-        if profile is not None:
-            return replace(profile, server=server)
-    raise ReloaderUnavailable(
-        f"{server} says it can reload, but the reloader fixture does not know its log "
-        f"lines; use one of: {', '.join(PROFILES)}")
+    if launcher.reload_profile is None:
+        raise ReloaderUnavailable(
+            f"{server} says it can reload, but its launcher names no reload profile (its "
+            f"log lines); use one of: {', '.join(profiles())}")
+    return replace(launcher.reload_profile, server=server)
 
 
 @dataclass(frozen=True)
@@ -914,7 +851,7 @@ def reloader_options(profile: ReloadProfile, *, debug: bool | None, args: Sequen
 
 __all__ = [
     "FAST_INTERVAL", "Outcome", "ReloadResult", "ReloadError", "ReloaderUnavailable",
-    "ReloadProfile", "PROFILES", "profile_for", "ReloaderConfig", "render_reloader",
+    "ReloadProfile", "profiles", "profile_for", "ReloaderConfig", "render_reloader",
     "copy_project", "relocate", "write_bumped", "insert_statement", "ReloadingServer",
     "default_starter", "fetch", "reloader_options",
 ]

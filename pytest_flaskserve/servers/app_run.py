@@ -16,6 +16,12 @@ from pytest_flaskserve.appspec.grammar import ResolvedApp
 from pytest_flaskserve.errors import UsageError
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers.reloading import (
+    WERKZEUG_DETECTED,
+    WERKZEUG_RESTARTED,
+    WERKZEUG_TYPES,
+    ReloadProfile,
+)
 
 BOOT_DIR = str(Path(__file__).resolve().parent.parent / "_child" / "boot")
 #: JSON overrides of the Werkzeug reloader (interval, type, extra files, exclude patterns)
@@ -30,6 +36,24 @@ class AppRun(Launcher):
     production = False
     proxy_protocol = None  # a development server: never deployed behind a proxy
     supports_reload = True
+    reload_profile = ReloadProfile(
+        "app-run", WERKZEUG_DETECTED, WERKZEUG_RESTARTED, WERKZEUG_RESTARTED,
+        "the script's app.run() runs without the reloader: call "
+        "app.run(use_reloader=True) or app.run(debug=True) under "
+        "`if __name__ == '__main__':`",
+        werkzeug=True, types=WERKZEUG_TYPES, reload_option=None,
+    )
+    starts_warm = True
+    #: what ``python app.py`` imports before app.run() starts serving
+    warm_preload = ("flask", "werkzeug.serving", "werkzeug._reloader", "werkzeug.debug")
+    runs_script = True
+    listening_wordings = ("Running on",)
+    wrong_port_hint = (
+        "the script serves on an address of its own: app-run moves Flask's app.run() "
+        "and Werkzeug's run_simple() to its port, and this script starts another "
+        "server (uvicorn, connexion, waitress.serve...) or binds a fixed port another "
+        "way; let the script read its port from the environment, or test the app "
+        "under a production server instead of app-run")
     needs_app_to_decide = True
     #: the boot hook moves ``ssl_context`` into ``app.run()`` the way it moves the port
     terminates_tls = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import importlib.util
+import re
 import signal
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from pytest_flaskserve.tls import TLSFiles
 
 if TYPE_CHECKING:
     from pytest_flaskserve.deploy.listen import Rewriter
+from pytest_flaskserve.servers.reloading import ReloadProfile
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,30 @@ class Launcher(ABC):
     stop_children_first: ClassVar[bool] = False
     #: the older spelling of ``stop_strategy = StopStrategy.LEADER_FIRST``
     stop_leader_first: ClassVar[bool] = False
+    #: how its reloader shows in its log and on its command line (None: nothing to test)
+    reload_profile: ClassVar[ReloadProfile | None] = None
+    #: its command is ``python -m MODULE`` or ``python SCRIPT``, so the warm launcher can
+    #: fork it (a compiled program such as uWSGI always starts cold)
+    starts_warm: ClassVar[bool] = False
+    #: modules the warm launcher imports once, ahead of time, for this server
+    warm_preload: ClassVar[tuple[str, ...]] = ()
+    #: entry-point groups it scans at start (scanned once in the warm launcher too)
+    warm_entry_point_groups: ClassVar[tuple[str, ...]] = ()
+    #: it serves the app by running the app's own script (``python app.py``)
+    runs_script: ClassVar[bool] = False
+    #: what to do when the script it runs serves on an address of its own (the diagnosis)
+    wrong_port_hint: ClassVar[str | None] = None
+    #: how its log names an app attribute it could not find: (pattern, group of the name)
+    missing_attribute_wordings: ClassVar[tuple[tuple[re.Pattern[str], int], ...]] = ()
+    #: how its log says the address was in use (beyond the OS's own words)
+    port_in_use_wordings: ClassVar[tuple[re.Pattern[str], ...]] = ()
+    #: the words before ``host:port`` when it announces where it listens
+    listening_wordings: ClassVar[tuple[str, ...]] = ()
+    #: how it is told to daemonize (named when a server detached itself)
+    daemon_hint: ClassVar[str] = ""
+    #: prefixes of environment variables it reads as configuration: never inherited by
+    #: any server, so a stray one cannot change what is served
+    scrubbed_env_prefixes: ClassVar[tuple[str, ...]] = ()
     #: part of the default set, which a test without a ``flask_servers`` marker (and a run
     #: without ``--flask-servers``) runs on. Variants of a server that is already in the set
     #: (other Gunicorn worker classes) say False: they multiply run time for little news,

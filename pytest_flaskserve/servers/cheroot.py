@@ -21,6 +21,8 @@ class Cheroot(Launcher):
     description = "python -m cheroot --bind HOST:PORT MODULE:APP (threaded, pure Python)"
     requires = "cheroot"
     install_hint = "pip install 'pytest-flaskserve[cheroot]'"
+    starts_warm = True
+    warm_preload = ("cheroot.wsgi", "cheroot.cli")
     exit_codes = {
         1: "Cheroot could not import the app, the name after ':' is wrong, or the address "
            "is in use (the traceback is in the log)",

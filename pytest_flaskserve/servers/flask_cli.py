@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 
 from pytest_flaskserve.deploy.listen import HostPortFlags, Rewriter
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers.reloading import (
+    WERKZEUG_DETECTED,
+    WERKZEUG_RESTARTED,
+    WERKZEUG_TYPES,
+    ReloadProfile,
+)
 
 
 @register
@@ -16,6 +23,18 @@ class FlaskRun(Launcher):
     production = False
     proxy_protocol = None  # a development server: never deployed behind a proxy
     supports_reload = True
+    reload_profile = ReloadProfile(
+        "flask-run", WERKZEUG_DETECTED, WERKZEUG_RESTARTED, WERKZEUG_RESTARTED,
+        "flask run was started without --reload", werkzeug=True, werkzeug_cli=True,
+        types=WERKZEUG_TYPES,
+    )
+    starts_warm = True
+    #: what ``python -m flask run`` imports before the app
+    warm_preload = ("flask", "flask.cli", "click", "werkzeug.serving", "werkzeug._reloader",
+                    "werkzeug.debug")
+    warm_entry_point_groups = ("flask.commands",)  # Flask's CLI plugins
+    missing_attribute_wordings = ((re.compile(r"Failed to find attribute '(\w+)' in '([\w.]+)'"), 1),)
+    listening_wordings = ("Running on",)
     exit_codes = {2: "flask CLI usage error: the app could not be found or loaded"}
     terminates_tls = True
     commands = ("flask",)

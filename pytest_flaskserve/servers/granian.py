@@ -24,6 +24,10 @@ class Granian(Launcher):
     description = "python -m granian --interface wsgi --host HOST --port PORT MODULE:APP (Rust)"
     requires = "granian"
     install_hint = "pip install 'pytest-flaskserve[granian]'"
+    starts_warm = True
+    warm_preload = ("granian", "granian.cli", "granian.server")
+    #: it also reads GRANIAN_* variables: a stray GRANIAN_FACTORY would change what is served
+    scrubbed_env_prefixes = ("GRANIAN_",)
     #: our SIGTERM to the group reached the worker before the main process had handled its
     #: own: "Unexpected exit from worker-1" and exit 1 instead of 0 (seen in CI)
     stop_strategy = StopStrategy.LEADER_FIRST

@@ -20,10 +20,12 @@ server being stopped has none worth waiting for.
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, ClassVar
 
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest, StopStrategy
+from pytest_flaskserve.servers.reloading import ReloadProfile
 
 if TYPE_CHECKING:
     from pytest_flaskserve.deploy.listen import Rewriter
@@ -43,6 +45,20 @@ class Gunicorn(Launcher):
     }
     #: workers exit on the stop signal before the arbiter hears of it (module docstring)
     stop_strategy = StopStrategy.CHILDREN_FIRST
+    reload_profile = ReloadProfile(
+        "gunicorn", re.compile(r"Worker reloading: (?P<path>.+) modified"),
+        re.compile(r"Booting worker with pid"), re.compile(r"Reloader is on"),
+        "gunicorn was started without --reload",
+        types=(("auto", None), ("poll", None), ("inotify", "inotify")),
+        extra_file_flag="--reload-extra-file", type_flag="--reload-engine",
+    )
+    starts_warm = True
+    warm_preload = ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.sync",
+                    "gunicorn.workers.gthread", "gunicorn.http.wsgi", "gunicorn.glogging")
+    warm_entry_point_groups = ("gunicorn.workers",)  # its worker classes
+    listening_wordings = ("Listening at:",)
+    daemon_hint = "Gunicorn's `daemon = True` in gunicorn.conf.py"
+
     terminates_tls = True
     commands = ("gunicorn",)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
+from pytest_flaskserve.servers.reloading import ReloadProfile
 
 if TYPE_CHECKING:
     from pytest_flaskserve.deploy.listen import Rewriter
@@ -99,6 +101,17 @@ class UWSGI(Launcher):
         from pytest_flaskserve.deploy import uwsgi
 
         return uwsgi.rewrite
+    reload_profile = ReloadProfile(
+        "uwsgi",
+        re.compile(r"\[uwsgi-python-reloader\] module/file (?P<path>.+) has been modified"),
+        re.compile(r"binary reloading uWSGI|spawned uWSGI worker"),
+        re.compile(r"Python auto-reloader enabled"),
+        "uwsgi was started without --py-autoreload", armed_before_ready=False,
+    )
+    missing_attribute_wordings = ((re.compile(r'unable to find "(\w+)" callable'), 1),)
+    port_in_use_wordings = (re.compile(r"probably another instance of uWSGI"),)
+    listening_wordings = ("bound to TCP address",)
+    daemon_hint = "uWSGI's --daemonize"
 
     def unavailable(self) -> str | None:
         if find_uwsgi() is None:

@@ -6,6 +6,8 @@ with arguments goes through the generated entry module.
 
 from __future__ import annotations
 
+import re
+
 from pytest_flaskserve.deploy.listen import HostPortFlags, Rewriter
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest
@@ -17,6 +19,11 @@ class Waitress(Launcher):
     description = "python -m waitress --listen=HOST:PORT MODULE:APP (threaded, pure Python)"
     requires = "waitress"
     install_hint = "pip install 'pytest-flaskserve[waitress]'"
+    starts_warm = True
+    warm_preload = ("waitress", "waitress.runner", "waitress.server", "waitress.task",
+                    "waitress.channel")
+    missing_attribute_wordings = ((re.compile(r"Bad object name '(\w+)'"), 1),)
+    listening_wordings = ("Serving on",)
     exit_codes = {1: "Waitress could not import the app or the object is not callable"}
     commands = ("waitress-serve", "waitress")
 

@@ -59,30 +59,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from pytest_flaskserve import servers
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult
 from pytest_flaskserve.lifecycle.registry import OWNER_ENV, SESSION_TOKEN, registry
+from pytest_flaskserve.servers import Launcher
 
-#: Imported by the zygote (those installed): what ``python -m flask run``, ``python
-#: app.py`` (``app.run()``), ``python -m gunicorn``, ``python -m waitress``, ``python -m
-#: granian`` and ``python -m cheroot`` import before they import the app. None of these
-#: starts a thread (checked: the zygote refuses to fork with more than one) and the
-#: environment and working directory they read at import are refreshed in the child.
-PRELOAD: tuple[str, ...] = (
-    "flask", "flask.cli", "click", "werkzeug.serving", "werkzeug._reloader", "werkzeug.debug",
-    "gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.sync",
-    "gunicorn.workers.gthread", "gunicorn.http.wsgi", "gunicorn.glogging",
-    "waitress", "waitress.runner", "waitress.server", "waitress.task", "waitress.channel",
-    "granian", "granian.cli", "granian.server", "cheroot.wsgi", "cheroot.cli",
-)
 
-#: Entry-point groups scanned at start (Flask's CLI plugins, Gunicorn's worker classes);
-#: scanning once in the zygote leaves importlib.metadata's directory cache warm.
-ENTRY_POINT_GROUPS: tuple[str, ...] = ("flask.commands", "gunicorn.workers")
+def preload_modules() -> tuple[str, ...]:
+    """What the zygote imports (those installed): every launcher's ``warm_preload``, what
+    its command imports before the app. None of these may start a thread (checked: the
+    zygote refuses to fork with more than one); the environment and working directory
+    they read at import are refreshed in the child."""
+    return tuple(dict.fromkeys(m for launcher in _launchers() for m in launcher.warm_preload))
 
-#: Servers whose commands are ``python -m ...`` / ``python script``, so can start warm
-#: (uWSGI is a C program: it always starts cold).
-WARM_SERVERS: frozenset[str] = frozenset({"flask-run", "app-run", "gunicorn", "waitress",
-                                          "granian", "cheroot", "gunicorn-gthread"})
+
+def entry_point_groups() -> tuple[str, ...]:
+    """Entry-point groups the servers scan at start; scanning them once in the zygote
+    leaves importlib.metadata's directory cache warm."""
+    return tuple(dict.fromkeys(g for launcher in _launchers()
+                               for g in launcher.warm_entry_point_groups))
+
+
+def warm_servers() -> frozenset[str]:
+    """Servers whose launchers say their command can start warm."""
+    return frozenset(launcher.name for launcher in _launchers() if launcher.starts_warm)
+
+
+def _launchers() -> list[Launcher]:
+    return [servers.get(name) for name in servers.names()]
 
 #: Environment read only while an interpreter starts: a child whose value differs from the
 #: zygote's must start cold. PYTHONPATH, PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE are
@@ -149,10 +153,11 @@ class WarmLauncher:
     """
 
     def __init__(self, *, log_dir: Path | None = None, python: str | None = None,
-                 preload: Sequence[str] = PRELOAD,
+                 preload: Sequence[str] | None = None,
                  base_env: Mapping[str, str] | None = None) -> None:
         self.python = python or sys.executable
-        self.preload = tuple(preload)
+        self.preload = preload_modules() if preload is None else tuple(preload)
+        self.entry_point_groups = entry_point_groups()
         self.log_dir = log_dir
         source = dict(os.environ if base_env is None else base_env)
         # The session's environment without what configures one server (Flask's and
@@ -201,7 +206,8 @@ class WarmLauncher:
         code = (f"import sys; sys.path.insert(0, {package_root!r})\n"
                 "import pytest_flaskserve.warm.launcher as _w\n"
                 "del sys.path[0]\n"
-                f"_w._zygote_main({child.fileno()}, {list(self.preload)!r})\n")
+                f"_w._zygote_main({child.fileno()}, {list(self.preload)!r}, "
+                f"{list(self.entry_point_groups)!r})\n")
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_dir / f"warm-launcher-{os.getpid()}.log", "ab")
@@ -503,13 +509,13 @@ class _Child:
     command: _Command
 
 
-def _zygote_main(fd: int, preload: list[str]) -> None:
+def _zygote_main(fd: int, preload: list[str], groups: list[str]) -> None:
     """The zygote's main: preload, serve; in a forked child, become the server.
 
     The child returns here out of the loop (its frames, sockets and pipes gone) and runs
     the server from the interpreter's top level, so the exit path is the interpreter's.
     """
-    child = _Zygote(fd, preload).serve()
+    child = _Zygote(fd, preload, groups).serve()
     if child is None:
         return
     try:
@@ -526,7 +532,7 @@ def _zygote_main(fd: int, preload: list[str]) -> None:
 
 
 class _Zygote:
-    def __init__(self, fd: int, preload: list[str]) -> None:
+    def __init__(self, fd: int, preload: list[str], groups: list[str]) -> None:
         t0 = time.perf_counter()
         self.sock = socket.socket(fileno=fd)
         self.sock.setblocking(True)
@@ -541,7 +547,7 @@ class _Zygote:
         try:
             import importlib.metadata
 
-            for group in ENTRY_POINT_GROUPS:
+            for group in groups:
                 importlib.metadata.entry_points(group=group)
         except Exception:  # noqa: BLE001 - only a cache warm-up
             pass
