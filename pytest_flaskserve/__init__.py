@@ -17,8 +17,8 @@ _EXPORTS = {
     "ServerHandle": "pytest_flaskserve.lifecycle.handle",
     "StopResult": "pytest_flaskserve.lifecycle.process",
     "ReloadingServer": "pytest_flaskserve.reloader.server",
-    "ReloadResult": "pytest_flaskserve.reloader.server",
-    "Outcome": "pytest_flaskserve.reloader.server",
+    "ReloadResult": "pytest_flaskserve.reloader.outcome",
+    "Outcome": "pytest_flaskserve.reloader.outcome",
     "Parity": "pytest_flaskserve.parity.compare",
     "ParityResult": "pytest_flaskserve.parity.compare",
     "Exchange": "pytest_flaskserve.parity.wire",
@@ -32,8 +32,8 @@ _EXPORTS = {
     "ServerStartupError": "pytest_flaskserve.errors",
     "ServerDiedError": "pytest_flaskserve.errors",
     "FlaskServeWarning": "pytest_flaskserve.errors",
-    "ReloadError": "pytest_flaskserve.reloader.server",
-    "ReloaderUnavailable": "pytest_flaskserve.reloader.server",
+    "ReloadError": "pytest_flaskserve.reloader.outcome",
+    "ReloaderUnavailable": "pytest_flaskserve.reloader.outcome",
     "ParityError": "pytest_flaskserve.parity.compare",
     # library use outside pytest (scripts, benchmarks)
     "parse_spec": "pytest_flaskserve.appspec.grammar",
@@ -114,12 +114,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from pytest_flaskserve.parity.wire import Exchange
     from pytest_flaskserve.plugin.provision import ServerFactory
     from pytest_flaskserve.plugin.reloader import ReloaderFactory
-    from pytest_flaskserve.reloader.server import (
+    from pytest_flaskserve.reloader.outcome import (
         Outcome,
         ReloadError,
         ReloaderUnavailable,
-        ReloadingServer,
         ReloadResult,
     )
+    from pytest_flaskserve.reloader.server import ReloadingServer
     from pytest_flaskserve.servers import register
     from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest, ServerOptions

@@ -36,7 +36,7 @@ from pytest_flaskserve.reloader import (
     render_reloader,
     write_bumped,
 )
-from pytest_flaskserve.reloader.server import MAX_COPY_FILES
+from pytest_flaskserve.reloader.project_copy import MAX_COPY_FILES
 from pytest_flaskserve.servers import ServerOptions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_apps"
@@ -410,7 +410,7 @@ def test_copy_leaves_out_virtualenvs_and_caches(tmp_path: Path) -> None:
 
 
 def test_copy_refuses_a_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pytest_flaskserve.reloader.server.MAX_COPY_FILES", 3)
+    monkeypatch.setattr("pytest_flaskserve.reloader.project_copy.MAX_COPY_FILES", 3)
     src = tmp_path / "src"
     src.mkdir()
     for i in range(5):

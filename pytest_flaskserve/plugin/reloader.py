@@ -21,7 +21,7 @@ from pytest_flaskserve.errors import UsageError, hide_own_errors
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle
 from pytest_flaskserve.plugin.fixtures import HANDLES_KEY
 from pytest_flaskserve.plugin.session import Runtime
-from pytest_flaskserve.reloader.server import (
+from pytest_flaskserve.reloader import (
     FAST_INTERVAL,
     ReloaderConfig,
     ReloaderUnavailable,
