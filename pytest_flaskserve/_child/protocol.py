@@ -3,8 +3,9 @@
 A child imports the user's app, which may print anything, so its answer is one line
 ``<MARKER><json>`` at the end of its output; then it leaves with ``os._exit`` because the
 app may have started threads or atexit work that would keep it alive. The parent runs it
-with a deadline (``process.run_captured``) and picks the last marker line. Standard
-library only: the child side must not import pytest.
+with a deadline (``process.run_captured``) and picks the last marker line; before
+leaving, the child kills what the app's import left below it. The child side imports
+neither pytest nor Flask here.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def answer(handler: Callable[[dict[str, Any]], dict[str, Any]]) -> NoReturn:
     sys.stdout.flush()
     print("\n" + MARKER + json.dumps(result), flush=True)
     sys.stderr.flush()
+    # The parent started this child as a subreaper: what the app's import forked (a
+    # pool, a detached daemon) is below it now, and would pass to init when it exits.
+    from pytest_flaskserve.lifecycle.reach import kill_descendants
+
+    kill_descendants()
     os._exit(0)
 
 

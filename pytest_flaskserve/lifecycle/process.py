@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_flaskserve.lifecycle.reach import SUBREAPER_PREEXEC, kill_tree
 from pytest_flaskserve.lifecycle.registry import (
     OWNER_ENV,
     SESSION_TOKEN,
@@ -187,6 +188,7 @@ class ManagedProcess:
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
                         close_fds=True,
+                        preexec_fn=SUBREAPER_PREEXEC,  # its orphans stay in its tree
                     )
                     break
                 except BlockingIOError:
@@ -253,13 +255,14 @@ def run_captured(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            preexec_fn=SUBREAPER_PREEXEC,  # what the app's import forks stays below it
         )
         timed_out = False
         try:
             popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            signal_group(popen.pid, signal.SIGKILL)  # the leader is alive: the group is ours
+            _kill_helper_tree(popen.pid)
         popen.wait()
         kill_reaped_group(popen.pid, signal.SIGKILL)
         # The answer is the last line; an app printing 100 MB at import must not cost
@@ -268,6 +271,17 @@ def run_captured(
         out.seek(max(0, size - _CAPTURE_LIMIT))
         text = out.read().decode("utf-8", errors="replace")
     return Captured(None if timed_out else popen.returncode, text, timed_out)
+
+
+def _kill_helper_tree(pid: int) -> None:
+    """A helper that overran: its tree first (it is a subreaper, so all of it is below
+    it, detached or not), then its group; it is alive and unreaped, so the ids are ours."""
+    import psutil
+
+    try:
+        kill_tree(psutil.Process(pid))
+    except psutil.Error:
+        signal_group(pid, signal.SIGKILL)
 
 
 #: how much of a helper's output is kept (its end, where the answer is)

@@ -20,6 +20,7 @@ import ctypes
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,14 +34,35 @@ PR_SET_CHILD_SUBREAPER = 36
 OWNER_ENV = "FLASKSERVE_OWNER"
 
 
+def _find_prctl() -> Callable[..., int] | None:
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+    return prctl
+
+
+#: resolved once, in the parent: a forked child about to exec should not load libraries
+_PRCTL = _find_prctl()
+
+
 def become_subreaper() -> bool:
     """Make the calling process the reaper of its orphaned descendants; False where the
     kernel has no such thing. Kept across ``execve``, not inherited by ``fork``."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
+    return _PRCTL is not None and _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def _subreaper_before_exec() -> None:
+    # Runs in the forked child before exec (Popen's preexec_fn): one foreign call with
+    # a function resolved in the parent, no allocation that could need another thread's
+    # lock. Costs the vfork fast path: about 6 ms more per start from a 150 MB pytest.
+    assert _PRCTL is not None
+    _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+#: ``preexec_fn`` that starts a command as a child subreaper (None where there is none)
+SUBREAPER_PREEXEC: Callable[[], None] | None = (
+    _subreaper_before_exec if _PRCTL is not None else None)
 
 
 @dataclass(frozen=True)
@@ -175,3 +197,18 @@ def kill_tree(root: psutil.Process, *, rounds: int = 100) -> list[int]:
     if kill_verified(root):
         killed.append(root.pid)
     return killed
+
+
+def kill_descendants() -> None:
+    """SIGKILL every descendant of this process (a subreaper about to exit: what it
+    adopted would otherwise pass to init, out of anyone's reach)."""
+    import psutil
+
+    me = psutil.Process()
+    for _ in range(100):
+        targets = live_descendants(me)
+        if not targets:
+            return
+        for proc in targets:
+            kill_verified(proc)
+        time.sleep(0.002)

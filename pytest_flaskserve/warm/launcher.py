@@ -61,6 +61,7 @@ from typing import IO, Any
 
 from pytest_flaskserve import servers
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult
+from pytest_flaskserve.lifecycle.reach import become_subreaper, kill_descendants
 from pytest_flaskserve.lifecycle.registry import OWNER_ENV, SESSION_TOKEN, registry
 from pytest_flaskserve.servers import Launcher
 
@@ -553,6 +554,9 @@ class _Zygote:
             pass
         self.modules = _loaded_top_level()
         self.children: set[int] = set()
+        # Orphans of a server whose main process exited come here rather than to init,
+        # detached and unmarked or not, so shutdown (and the watchdog) can reach them.
+        become_subreaper()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.signal(signal.SIGCHLD, _noop)
         signal.set_wakeup_fd(self.wake_w)
@@ -597,21 +601,24 @@ class _Zygote:
             self.reap()
 
     def reap(self) -> None:
-        while self.children:
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            self.children.discard(pid)
-            self.send({"op": "exit", "pid": pid, "code": os.waitstatus_to_exitcode(status)})
+            if pid in self.children:  # else an adopted orphan: nobody waits for its code
+                self.children.discard(pid)
+                self.send({"op": "exit", "pid": pid,
+                           "code": os.waitstatus_to_exitcode(status)})
 
     def shutdown(self) -> None:
         """The client is done (or gone): nothing forked here may outlive the zygote."""
+        kill_descendants()  # servers, their trees and the orphans adopted from them
         for pid in list(self.children):
             with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)  # unreaped children: the ids are ours
         deadline = time.monotonic() + 5
         while self.children and time.monotonic() < deadline:
             self.reap()
@@ -646,6 +653,7 @@ class _Zygote:
             try:
                 os.close(sync_r)
                 os.setsid()
+                become_subreaper()  # as a cold server is: its orphans stay in its tree
                 os.dup2(null_fd, 0)
                 os.dup2(log_fd, 1)
                 os.dup2(log_fd, 2)
