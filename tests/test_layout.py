@@ -9,7 +9,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pytest_flaskserve"
 PYTEST_LAYER = PACKAGE / "plugin"
 #: Modules that run in other interpreters (servers, resolver children, the watchdog).
 CHILD_SIDE = [PACKAGE / "_child", PACKAGE / "_entry.py", PACKAGE / "_traced_entry.py",
-              PACKAGE / "_coverage_boot.py"]
+              PACKAGE / "_coverage_boot.py", PACKAGE / "warm" / "zygote.py",
+              PACKAGE / "warm" / "become.py", PACKAGE / "warm" / "command.py"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -36,23 +36,16 @@ already imported (their import-time side effects happened once, in the zygote).
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import errno
-import gc
-import importlib
-import importlib.machinery
-import io
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import types
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -61,9 +54,17 @@ from typing import IO, Any
 
 from pytest_flaskserve import servers
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult
-from pytest_flaskserve.lifecycle.reach import become_subreaper, kill_descendants
 from pytest_flaskserve.lifecycle.registry import OWNER_ENV, SESSION_TOKEN, registry
 from pytest_flaskserve.servers import Launcher
+from pytest_flaskserve.warm.command import (
+    STARTUP_PREFIXES,
+    STARTUP_VARIABLES,
+    Command,
+    candidates,
+    parse_command,
+    prefix_entries,
+)
+from pytest_flaskserve.warm.process import WarmProcess
 
 
 def preload_modules() -> tuple[str, ...]:
@@ -89,62 +90,13 @@ def warm_servers() -> frozenset[str]:
 def _launchers() -> list[Launcher]:
     return [servers.get(name) for name in servers.names()]
 
-#: Environment read only while an interpreter starts: a child whose value differs from the
-#: zygote's must start cold. PYTHONPATH, PYTHONUNBUFFERED and PYTHONDONTWRITEBYTECODE are
-#: applied in the child instead.
-STARTUP_VARIABLES: tuple[str, ...] = (
-    "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONPLATLIBDIR", "PYTHONOPTIMIZE", "PYTHONDEBUG",
-    "PYTHONINSPECT", "PYTHONVERBOSE", "PYTHONPYCACHEPREFIX", "PYTHONHASHSEED",
-    "PYTHONINTMAXSTRDIGITS", "PYTHONIOENCODING", "PYTHONNOUSERSITE", "PYTHONUSERBASE",
-    "PYTHONEXECUTABLE", "PYTHONWARNINGS", "PYTHONFAULTHANDLER", "PYTHONTRACEMALLOC",
-    "PYTHONPROFILEIMPORTTIME", "PYTHONMALLOC", "PYTHONMALLOCSTATS", "PYTHONCOERCECLOCALE",
-    "PYTHONDEVMODE", "PYTHONUTF8", "PYTHONWARNDEFAULTENCODING", "PYTHONNODEBUGRANGES",
-    "PYTHONPERFSUPPORT", "PYTHONSTARTUP", "LC_ALL", "LC_CTYPE", "LANG",
-)
-#: Prefixes of variables with the same property (coverage's ``.pth`` startup hook).
-STARTUP_PREFIXES: tuple[str, ...] = ("COVERAGE_PROCESS_",)
-
 _SPAWN_TIMEOUT = 10.0
-#: how long a stop waits for the zygote to report a SIGKILLed child
-_KILLED_WAIT = 10.0
 
 
 class WarmUnavailable(RuntimeError):
     """The warm launcher could not be started or is gone; start servers cold."""
 
 
-@dataclass(frozen=True)
-class _Command:
-    """``python -m MODULE ARGS`` or ``python SCRIPT ARGS``."""
-
-    module: str | None
-    script: str | None
-    args: tuple[str, ...]
-
-
-def parse_command(argv: Sequence[str], python: str) -> _Command | str:
-    """The command ``argv`` runs, or why it cannot run warm."""
-    if not argv or not _same_file(argv[0], python):
-        return "not this interpreter"
-    if len(argv) >= 3 and argv[1] == "-m":
-        return _Command(module=argv[2], script=None, args=tuple(argv[3:]))
-    if len(argv) >= 2 and not argv[1].startswith("-"):
-        return _Command(module=None, script=argv[1], args=tuple(argv[2:]))
-    return "interpreter options"
-
-
-def _same_file(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-# =========================================================================================
-# client side (the pytest process)
-# =========================================================================================
 class WarmLauncher:
     """One zygote and the servers forked from it.
 
@@ -205,9 +157,9 @@ class WarmLauncher:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         package_root = str(Path(__file__).resolve().parents[2])
         code = (f"import sys; sys.path.insert(0, {package_root!r})\n"
-                "import pytest_flaskserve.warm.launcher as _w\n"
+                "import pytest_flaskserve.warm.zygote as _w\n"
                 "del sys.path[0]\n"
-                f"_w._zygote_main({child.fileno()}, {list(self.preload)!r}, "
+                f"_w.zygote_main({child.fileno()}, {list(self.preload)!r}, "
                 f"{list(self.entry_point_groups)!r})\n")
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -293,19 +245,19 @@ class WarmLauncher:
                 return f"{key} is read at interpreter start"
         return self._shadowed(command, env, cwd)
 
-    def _shadowed(self, command: _Command, env: Mapping[str, str], cwd: str) -> str | None:
+    def _shadowed(self, command: Command, env: Mapping[str, str], cwd: str) -> str | None:
         """A directory the child puts before site-packages holds another copy of a module
         the zygote imported (a project ``flask.py``, a vendored package): it would be
         imported cold, so start cold."""
         assert self._ready is not None
         loaded: dict[str, str] = self._ready["modules"]
-        for entry in _prefix_entries(command, env, cwd):
+        for entry in prefix_entries(command, env, cwd):
             try:
                 names = set(os.listdir(entry))
             except OSError:
                 continue
             for name, origin in loaded.items():
-                for candidate in _candidates(entry, name, names):
+                for candidate in candidates(entry, name, names):
                     if os.path.realpath(candidate) != origin:
                         return f"{candidate} shadows the preloaded {name!r}"
         return None
@@ -432,401 +384,3 @@ class _ZygoteEntry:
         code = None if zygote is None else zygote.returncode
         return StopResult(returncode=code, forced=False, seconds=time.perf_counter() - t0,
                           already_exited=False)
-
-
-def _prefix_entries(command: _Command, env: Mapping[str, str], cwd: str) -> list[str]:
-    """What a fresh interpreter puts before the standard path: the script's directory (or
-    the working directory for ``-m``), then PYTHONPATH made absolute."""
-    if command.module is not None:
-        first = cwd
-    else:
-        assert command.script is not None
-        first = os.path.dirname(os.path.realpath(os.path.join(cwd, command.script)))
-    entries = [first]
-    for item in env.get("PYTHONPATH", "").split(os.pathsep):
-        if item:
-            entries.append(os.path.normpath(os.path.join(cwd, item)))
-    return entries
-
-
-def _candidates(entry: str, name: str, listing: set[str]) -> list[str]:
-    """Files in ``entry`` that ``import name`` would pick up, if any."""
-    found: list[str] = []
-    if name in listing:
-        init = os.path.join(entry, name, "__init__.py")
-        if os.path.isfile(init):
-            found.append(init)
-    for suffix in (".py", ".pyc", *importlib.machinery.EXTENSION_SUFFIXES):
-        if name + suffix in listing:
-            found.append(os.path.join(entry, name + suffix))
-    return found
-
-
-class WarmProcess(ManagedProcess):
-    """A server forked by the zygote: a ``ManagedProcess`` whose process we did not Popen.
-
-    A subclass so that everything typed for ``ManagedProcess`` (the supervisor, its
-    handles, the registry, ``stop_all``) takes it unchanged; it overrides what depends on
-    ``Popen``. The exit code comes from the zygote, its parent; the pid, process group and
-    session are its own, so signals, the watchdog and the sweep work as for a cold one.
-    """
-
-    def __init__(self, launcher: WarmLauncher, argv: Sequence[str], *, env: Mapping[str, str],
-                 cwd: str, log_path: Path) -> None:
-        super().__init__(argv, env=env, cwd=cwd, log_path=log_path)
-        self.launcher = launcher
-
-    def _spawn(self) -> int:
-        """Fork the server from the zygote; its pid. OSError if it cannot be started."""
-        return self.launcher._spawn(self)
-
-    def _poll(self) -> int | None:
-        """The exit code once the zygote has reported it, else None."""
-        return self.launcher._exit_code(self.pid)
-
-    def _wait(self, timeout: float | None) -> int | None:
-        # a SIGKILLed child is reaped by the zygote at once; the bound only matters if the
-        # zygote is gone, and then its children are marked killed (WarmLauncher._lost)
-        return self.launcher._wait(self.pid, _KILLED_WAIT if timeout is None else timeout)
-
-    def wait(self, timeout: float) -> int | None:
-        """Wait up to ``timeout`` seconds for the exit code; None if still running."""
-        return self._wait(timeout)
-
-    def _forget(self) -> None:
-        self.launcher._forget(self.pid)
-
-
-# =========================================================================================
-# zygote side (a fresh interpreter: ``python -c "... _zygote_main(fd, preload)"``)
-# =========================================================================================
-@dataclass
-class _Child:
-    """What a forked child becomes, handed from the zygote loop up to ``_zygote_main``."""
-
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    command: _Command
-
-
-def _zygote_main(fd: int, preload: list[str], groups: list[str]) -> None:
-    """The zygote's main: preload, serve; in a forked child, become the server.
-
-    The child returns here out of the loop (its frames, sockets and pipes gone) and runs
-    the server from the interpreter's top level, so the exit path is the interpreter's.
-    """
-    child = _Zygote(fd, preload, groups).serve()
-    if child is None:
-        return
-    try:
-        _become(child)
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - printed as the interpreter would, then exit 1
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-            tb = tb.tb_next
-        # the hook prints the exception's own __traceback__ when it has one
-        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
-        raise SystemExit(1) from None
-
-
-class _Zygote:
-    def __init__(self, fd: int, preload: list[str], groups: list[str]) -> None:
-        t0 = time.perf_counter()
-        self.sock = socket.socket(fileno=fd)
-        self.sock.setblocking(True)
-        self.base_path = [p for p in sys.path if p]
-        self.initial_sigchld = signal.getsignal(signal.SIGCHLD)
-        failed: dict[str, str] = {}
-        for name in preload:
-            try:
-                __import__(name)
-            except Exception as exc:  # noqa: BLE001 - not installed: that server starts slower
-                failed[name] = f"{type(exc).__name__}: {exc}"
-        try:
-            import importlib.metadata
-
-            for group in groups:
-                importlib.metadata.entry_points(group=group)
-        except Exception:  # noqa: BLE001 - only a cache warm-up
-            pass
-        self.modules = _loaded_top_level()
-        self.children: set[int] = set()
-        # Orphans of a server whose main process exited come here rather than to init,
-        # detached and unmarked or not, so shutdown (and the watchdog) can reach them.
-        become_subreaper()
-        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.signal(signal.SIGCHLD, _noop)
-        signal.set_wakeup_fd(self.wake_w)
-        gc.collect()
-        gc.freeze()  # children then share these pages instead of copying them on first GC
-        self.send({"op": "ready", "pid": os.getpid(), "modules": self.modules,
-                   "failed": failed, "threads": _thread_count(),
-                   "seconds": time.perf_counter() - t0})
-
-    def send(self, message: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.sendall(json.dumps(message).encode() + b"\n")
-
-    def serve(self) -> _Child | None:
-        buffer = b""
-        while True:
-            try:
-                readable, _, _ = select.select([self.sock.fileno(), self.wake_r], [], [])
-            except InterruptedError:
-                continue
-            if self.wake_r in readable:
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(self.wake_r, 512):
-                        pass
-                self.reap()
-            if self.sock.fileno() in readable:
-                data = self.sock.recv(1 << 20)
-                if not data:
-                    self.shutdown()
-                    return None
-                buffer += data
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    message = json.loads(line)
-                    if message.get("op") == "bye":
-                        self.shutdown()
-                        return None
-                    if message.get("op") == "spawn":
-                        child = self.spawn(message)
-                        if child is not None:
-                            return child
-            self.reap()
-
-    def reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            if pid in self.children:  # else an adopted orphan: nobody waits for its code
-                self.children.discard(pid)
-                self.send({"op": "exit", "pid": pid,
-                           "code": os.waitstatus_to_exitcode(status)})
-
-    def shutdown(self) -> None:
-        """The client is done (or gone): nothing forked here may outlive the zygote."""
-        kill_descendants()  # servers, their trees and the orphans adopted from them
-        for pid in list(self.children):
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)  # unreaped children: the ids are ours
-        deadline = time.monotonic() + 5
-        while self.children and time.monotonic() < deadline:
-            self.reap()
-            time.sleep(0.005)
-
-    def spawn(self, message: dict[str, Any]) -> _Child | None:
-        request_id = message["id"]
-        command = parse_command(message["argv"], sys.executable)
-        if isinstance(command, str):
-            self.send({"op": "error", "id": request_id, "error": command, "errno": errno.EINVAL})
-            return None
-        cwd = message["cwd"]
-        fds: list[int] = []
-        try:
-            if not os.path.isdir(cwd):
-                raise FileNotFoundError(errno.ENOENT, f"No such directory: {cwd!r}")
-            fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
-            fds.append(os.open(message["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND
-                               | os.O_CLOEXEC, 0o644))
-            sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-            fds += [sync_r, sync_w]
-        except OSError as exc:
-            for fd in fds:
-                os.close(fd)
-            self.send({"op": "error", "id": request_id, "error": str(exc), "errno": exc.errno})
-            return None
-        null_fd, log_fd = fds[0], fds[1]
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(sync_r)
-                os.setsid()
-                become_subreaper()  # as a cold server is: its orphans stay in its tree
-                os.dup2(null_fd, 0)
-                os.dup2(log_fd, 1)
-                os.dup2(log_fd, 2)
-                os.close(null_fd)
-                os.close(log_fd)
-                os.chdir(cwd)
-                signal.set_wakeup_fd(-1)
-                os.close(self.wake_r)
-                os.close(self.wake_w)
-                self.sock.close()
-                os.write(sync_w, b"ok")
-                os.close(sync_w)
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent, then gone
-                with contextlib.suppress(OSError):
-                    os.write(sync_w, f"E{exc}".encode())
-                os._exit(127)
-            signal.signal(signal.SIGCHLD, self.initial_sigchld)
-            return _Child(argv=message["argv"], env=message["env"], cwd=cwd, command=command)
-        for fd in (sync_w, null_fd, log_fd):
-            os.close(fd)
-        status = b""
-        with contextlib.suppress(OSError):
-            status = os.read(sync_r, 4096)
-        os.close(sync_r)
-        self.children.add(pid)
-        if status == b"ok":
-            self.send({"op": "spawned", "id": request_id, "pid": pid})
-        else:
-            # The child exited (127) before becoming the server; reap it quietly.
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            self.children.discard(pid)
-            error = status[1:].decode(errors="replace") or "child died during setup"
-            self.send({"op": "error", "id": request_id, "error": error, "errno": errno.EIO})
-        return None
-
-
-def _thread_count() -> int:
-    """Threads of this process, native ones included (a preloaded extension could start
-    some, and forking a process with other threads can deadlock the child)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return threading.active_count()
-
-
-def _noop(signum: int, frame: types.FrameType | None) -> None:
-    """SIGCHLD only has to write to the wake-up fd, which any Python handler does."""
-
-
-def _loaded_top_level() -> dict[str, str]:
-    """Top-level modules imported here, with the real path of the file they came from."""
-    out: dict[str, str] = {}
-    for name, module in list(sys.modules.items()):
-        if "." in name or name in ("__main__", "sitecustomize", "usercustomize"):
-            continue
-        origin = getattr(module, "__file__", None)
-        if origin:
-            out[name] = os.path.realpath(origin)
-    return out
-
-
-def _become(child: _Child) -> None:
-    """Turn this forked child into ``python ARGV`` (see the module docstring)."""
-    env = child.env
-    os.environ.clear()
-    os.environ.update(env)
-    command = child.command
-    prefix = _prefix_entries(command, env, child.cwd)
-    base = [p for p in sys.path if p]
-    sys.path[:] = prefix + [p for p in base if p not in prefix]
-    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
-    _reset_stdio(unbuffered=bool(env.get("PYTHONUNBUFFERED")))
-    # In place: a default argument such as waitress.runner.run(argv=sys.argv) captured
-    # the list object when the zygote imported it.
-    sys.orig_argv[:] = child.argv
-    importlib.invalidate_caches()
-    _refresh_import_time_values()
-    _run_sitecustomize()
-    main = types.ModuleType("__main__")
-    main.__dict__["__builtins__"] = builtins
-    sys.modules["__main__"] = main
-    if command.module is not None:
-        import runpy
-
-        sys.argv[:] = ["-m", *command.args]
-        runpy._run_module_as_main(command.module, alter_argv=True)  # type: ignore[attr-defined]
-        return
-    assert command.script is not None
-    sys.argv[:] = [command.script, *command.args]
-    if not os.path.isfile(command.script):
-        # a directory or zip file with __main__.py (or missing: runpy says so)
-        import runpy
-
-        runpy.run_path(command.script, run_name="__main__")
-        return
-    # Since 3.9 the interpreter makes the script's path absolute for __file__ and the
-    # code object (tracebacks); sys.argv[0] stays as given.
-    path = os.path.abspath(command.script)
-    with open(path, "rb") as f:
-        source = f.read()
-    code = compile(source, path, "exec", dont_inherit=True)
-    main.__dict__.update(
-        __name__="__main__", __file__=path, __cached__=None, __doc__=None, __package__=None,
-        __spec__=None, __loader__=importlib.machinery.SourceFileLoader("__main__", path))
-    exec(code, main.__dict__)
-
-
-def _refresh_import_time_values() -> None:
-    """Recompute what preloaded modules computed from the zygote's cwd and environment.
-
-    Found by reading the preloaded packages for module- and class-level reads of
-    ``os.environ``/``getcwd`` (the warm tests compare a warm server's cwd, ``sys.path``
-    and environment with a cold one's): Gunicorn's settings take their defaults when
-    gunicorn.config is imported: ``Workers.default`` (``WEB_CONCURRENCY``),
-    ``Chdir.default`` (``util.getcwd()``: the worker would chdir to the zygote's
-    directory and put it first on ``sys.path``) and ``ForwardedAllowIPS.default``
-    (``FORWARDED_ALLOW_IPS``). Each ``Config`` instantiates its settings from these class
-    attributes, so setting them again before Gunicorn parses its command line is enough.
-    """
-    config = sys.modules.get("gunicorn.config")
-    if config is None:
-        return
-    util: Any = getattr(config, "util", None)
-    with contextlib.suppress(AttributeError, ValueError):
-        config.Workers.default = int(os.environ.get("WEB_CONCURRENCY", 1))
-    with contextlib.suppress(AttributeError, OSError):
-        config.Chdir.default = util.getcwd()
-    with contextlib.suppress(AttributeError):
-        config.ForwardedAllowIPS.default = os.environ.get("FORWARDED_ALLOW_IPS",
-                                                          "127.0.0.1,::1")
-
-
-def _reset_stdio(unbuffered: bool) -> None:
-    """New ``sys.std*`` on fds 0-2, built the way the interpreter builds them at start."""
-    like_out, like_err = sys.__stdout__, sys.__stderr__
-    encoding = getattr(like_out, "encoding", None) or "utf-8"
-    errors = getattr(like_out, "errors", None) or "strict"
-
-    def writer(fd: int, errors: str) -> io.TextIOWrapper:
-        # CPython's create_stdio: line buffering for a tty or stderr, unless unbuffered
-        # (-u, PYTHONUNBUFFERED), which writes through an unbuffered binary layer.
-        raw = open(fd, "wb", buffering=0 if unbuffered else -1, closefd=False)
-        line = not unbuffered and (fd == 2 or os.isatty(fd))
-        return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline="\n",
-                                line_buffering=line, write_through=unbuffered)
-
-    stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding=encoding,
-                             errors=errors)
-    stdout = writer(1, errors)
-    stderr = writer(2, getattr(like_err, "errors", None) or "backslashreplace")
-    for name, stream in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
-        setattr(sys, name, stream)
-        setattr(sys, f"__{name}__", stream)
-
-
-def _run_sitecustomize() -> None:
-    """Import the ``sitecustomize`` a fresh interpreter would, as ``site`` does, unless it
-    is the one the zygote already ran (same file)."""
-    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", sys.path)
-    if spec is None or spec.origin is None:
-        return
-    loaded = sys.modules.get("sitecustomize")
-    origin = os.path.realpath(spec.origin)
-    if loaded is not None and os.path.realpath(getattr(loaded, "__file__", "") or "") == origin:
-        return
-    sys.modules.pop("sitecustomize", None)
-    try:
-        try:
-            importlib.import_module("sitecustomize")
-        except ImportError as exc:
-            if exc.name != "sitecustomize":
-                raise
-    except Exception as err:  # noqa: BLE001 - site.execsitecustomize's message
-        sys.stderr.write("Error in sitecustomize; set PYTHONVERBOSE for traceback:\n"
-                         f"{err.__class__.__name__}: {err}\n")
