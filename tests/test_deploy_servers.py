@@ -286,7 +286,9 @@ def test_sigkill_of_pytest_leaves_no_server_behind(pytester: pytest.Pytester,
             proc.wait()
     records = [json.loads(line) for line in record.read_text().splitlines()]
     assert sorted(r["server"] for r in records) == sorted(NEW)
-    assert sum(len(r["pids"]) for r in records) == 2 + 1 + 1 + 1 + 3 + 3
+    # each tree as it was (Apache's and Hypercorn's child counts vary with the machine):
+    # every one of them must be gone below
+    assert all(r["pids"] for r in records)
 
     def alive(pid: int) -> bool:
         try:

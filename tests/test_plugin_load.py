@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -24,6 +25,9 @@ LOAD_TIME_MODULES = {
     "pytest_flaskserve.plugin.options",
     "pytest_flaskserve.plugin.settings",
 }
+#: with pytest-playwright installed, the fixtures that wrap its own are loaded too
+if importlib.util.find_spec("pytest_playwright") is not None:
+    LOAD_TIME_MODULES |= {"pytest_flaskserve.plugin.browser_fixtures", "pytest_flaskserve.browsers"}
 NEVER_AT_LOAD = ("flask", "werkzeug", "requests", "psutil", "gunicorn", "waitress", "uwsgi",
                  "granian", "cheroot", "dotenv", "http.client", "concurrent.futures",
                  "pytest_flaskserve.lifecycle", "pytest_flaskserve.servers",

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_flaskserve import browsers
-from pytest_flaskserve.plugin.session import Runtime
+
+if TYPE_CHECKING:  # the session module pulls in the servers: imported on first use
+    from pytest_flaskserve.plugin.session import Runtime
 
 
 def _server_url(request: pytest.FixtureRequest) -> str | None:
