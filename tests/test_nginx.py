@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
+from _processes import alive
 
 from pytest_flaskserve import servers
 from pytest_flaskserve.appspec.grammar import parse_spec
@@ -211,7 +211,7 @@ def test_nginx_config_error_is_a_startup_failure_in_nginx_s_own_words(tmp_path: 
     # the server behind it was stopped too: its arbiter ("Listening at: URL (PID)") is gone
     log = next(tmp_path.glob("gunicorn-*.log")).read_text()
     arbiter = int(re.search(r"Listening at: \S+ \((\d+)\)", log).group(1))  # type: ignore[union-attr]
-    assert not _alive(arbiter), log
+    assert not alive(arbiter), log
 
 
 # -- the plugin: selection, options, skip, smoke -------------------------------------------
@@ -323,11 +323,6 @@ def test_hold(flask_server):
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 @pytest.mark.parametrize("mode", ["sigkill", "sigterm", "sigint", "server_killed"])
@@ -363,7 +358,7 @@ def test_no_nginx_left_behind(pytester: pytest.Pytester, mode: str) -> None:
     left: list[int] = []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        left = [pid for pid in [*rec["pids"], rec["server_pid"]] if _alive(pid)]
+        left = [pid for pid in [*rec["pids"], rec["server_pid"]] if alive(pid)]
         with socket.socket() as s:
             listening = s.connect_ex(("127.0.0.1", rec["port"])) == 0
         if not left and not listening:

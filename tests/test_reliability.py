@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
+from _processes import alive
 
 SERVERS = ["flask-run", "app-run", "gunicorn", "waitress", "uwsgi", "granian", "cheroot"]
 
@@ -57,11 +57,6 @@ def test_zz_block():
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _listening(port: int) -> bool:
@@ -108,7 +103,7 @@ def test_nothing_left_behind(pytester: pytest.Pytester, examples: Path, mode: st
     deadline = time.monotonic() + 5
     left: list[str] = []
     while time.monotonic() < deadline:
-        left = [f"{r['server']} pid {pid}" for r in records for pid in r["pids"] if _alive(pid)]
+        left = [f"{r['server']} pid {pid}" for r in records for pid in r["pids"] if alive(pid)]
         left += [f"{r['server']} port {r['port']}" for r in records if _listening(r["port"])]
         if not left:
             break

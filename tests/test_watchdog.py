@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from _processes import alive
 
 HOLD = """
 import os, signal, time
@@ -53,11 +54,6 @@ def test_2_pid_reused_then_pytest_is_killed():
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _run_then_kill(path: Path, meddle: Callable[[psutil.Process], object] | None = None
@@ -105,7 +101,7 @@ def test_watchdog_leaves_a_reused_pid_alone(pytester: pytest.Pytester, examples:
     assert stranger == int((pytester.path / "dead.pid").read_text()), output
     try:
         dog.wait(timeout=15)
-        assert _alive(stranger), "the watchdog killed a process it did not start"
+        assert alive(stranger), "the watchdog killed a process it did not start"
     finally:
         os.kill(stranger, signal.SIGKILL)
 
@@ -136,7 +132,7 @@ def test_no_other_process_can_give_the_watchdog_orders(pytester: pytest.Pytester
         dog, output = _run_then_kill(pytester.path, order_a_kill)
         dog.wait(timeout=15)
         server = int((pytester.path / "server.pid").read_text())
-        assert not _alive(server), "the watchdog did not stop the server"
+        assert not alive(server), "the watchdog did not stop the server"
         assert victim.poll() is None, f"a stranger made the watchdog kill a process ({opened})"
         assert set(opened) == {"/dev/null"}, opened  # stdio; the socket cannot be opened
     finally:

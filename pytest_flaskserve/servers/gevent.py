@@ -11,30 +11,15 @@ whose blocking calls misbehave under gevent shows it here. SIGTERM ends it at on
 from __future__ import annotations
 
 from pytest_flaskserve.servers import register
-from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest, ignored_args
-
-ENTRY = "pytest_flaskserve._child.gevent_server"
+from pytest_flaskserve.servers.shipped_script import ShippedScriptServer
 
 
 @register
-class Gevent(Launcher):
+class Gevent(ShippedScriptServer):
     name = "gevent"
     description = "gevent.pywsgi.WSGIServer((HOST, PORT), app) after monkey.patch_all() (greenlets)"
     requires = "gevent"
     install_hint = "pip install 'pytest-flaskserve[gevent]'"
-    default = False
-    #: the script gives the server the certificate (FLASKSERVE_TLS_CERT / _KEY)
-    terminates_tls = True
-    exit_codes = {1: "the app failed to import or the address is in use (the traceback is "
-                     "in the log)"}
-
-    def plan(self, request: LaunchRequest) -> LaunchPlan:
-        app = request.app
-        argv = [request.python, "-m", ENTRY, request.address]
-        env = self.entry_env(app)
-        if request.tls is not None:
-            env.update(FLASKSERVE_TLS_CERT=str(request.tls.cert_path),
-                       FLASKSERVE_TLS_KEY=str(request.tls.key_path))
-        return LaunchPlan(argv=argv, env=env, notes=ignored_args(request) + (
-            f"{app.describe()} is served by gevent.pywsgi.WSGIServer from {ENTRY}, the "
-            "script Flask's gevent page shows",))
+    entry = "pytest_flaskserve._child.gevent_server"
+    serves_with = "gevent.pywsgi.WSGIServer"
+    docs_page = "gevent"
