@@ -219,3 +219,21 @@ def test_key_is_pkcs8_and_private(tls_files: TLSFiles) -> None:
     assert tls_files.key_path.stat().st_mode & 0o077 == 0
     context = ssl.create_default_context(cafile=str(tls_files.ca_path))
     assert context.cert_store_stats()["x509_ca"] == 1
+
+
+def test_smoke_and_parity_speak_https_under_tls(pytester: pytest.Pytester, examples: Path) -> None:
+    """The smoke checks and flask_parity send their requests over TLS, trusting the CA
+    (plain HTTP to a TLS port would fail every check), workers pinned over TLS too."""
+    pytester.makepyfile(test_inner="""
+        def test_same_everywhere(flask_parity):
+            flask_parity.get("/")
+            flask_parity.head("/")
+    """)
+    result = pytester.runpytest_subprocess(
+        "--flask-app=hello:app", "--flask-tls", "--flask-smoke",
+        "--flask-servers=gunicorn,flask-run", "-v")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*smoke::routes?gunicorn? PASSED*", "*smoke::head?gunicorn? PASSED*",
+                                 "*smoke::workers?gunicorn? PASSED*",
+                                 "*smoke::routes?flask-run? PASSED*",
+                                 "*test_same_everywhere PASSED*"])

@@ -260,7 +260,7 @@ class Parity:
             turn = self._robins[name].next_worker() if self.spread_workers else None
             if turn is None:
                 return send(handle.host, handle.port, method, path, headers=hdrs,
-                            body=body, timeout=wait), None
+                            body=body, timeout=wait, ca_path=handle.ca_path), None
             worker, workers = turn
             try:
                 return send_to(handle, worker, method, path, headers=hdrs, body=body,

@@ -133,7 +133,8 @@ def check_head(state: SmokeState, used: Used, server: str) -> list[str]:
     gets = state.gets(server, used)
     problems = []
     for route in state.routes():
-        head = send(handle.host, handle.port, "HEAD", route.path, timeout=REQUEST_TIMEOUT)
+        head = send(handle.host, handle.port, "HEAD", route.path, timeout=REQUEST_TIMEOUT,
+                    ca_path=handle.ca_path)
         got = gets[route.path]
         if head.status is None:
             problems.append(f"  HEAD {route.path}: {head.describe()}")

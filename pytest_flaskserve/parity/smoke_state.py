@@ -135,4 +135,5 @@ class SmokeState:
 
 
 def get(handle: ServerHandle, path: str) -> Exchange:
-    return send(handle.host, handle.port, "GET", path, timeout=REQUEST_TIMEOUT)
+    return send(handle.host, handle.port, "GET", path, timeout=REQUEST_TIMEOUT,
+                ca_path=handle.ca_path)

@@ -9,9 +9,11 @@ own connection with ``Connection: close``, so it reaches whichever worker accept
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json as _json
 import socket
+import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -95,6 +97,20 @@ def _encode(body: Body) -> tuple[bytes | list[bytes] | None, bool]:
     return [bytes(c) for c in body], True
 
 
+@functools.lru_cache(maxsize=8)
+def _trusting(ca_path: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_path)
+
+
+def connection_to(host: str, port: int, *, timeout: float,
+                  ca_path: str | None = None) -> http.client.HTTPConnection:
+    """A connection (not yet connected) to the server: HTTPS trusting ``ca_path`` when
+    one is given (a handle's ``ca_path`` under ``--flask-tls``), plain HTTP otherwise."""
+    if ca_path is None:
+        return http.client.HTTPConnection(host, port, timeout=timeout)
+    return http.client.HTTPSConnection(host, port, timeout=timeout, context=_trusting(ca_path))
+
+
 def send(
     host: str,
     port: int,
@@ -105,21 +121,23 @@ def send(
     body: Body = None,
     timeout: float = 10.0,
     connection: http.client.HTTPConnection | None = None,
+    ca_path: str | None = None,
 ) -> Exchange:
     """Send one request and read the whole response within ``timeout`` seconds.
 
     ``body``: bytes or str (sent with Content-Length), or an iterable of bytes (sent with
     ``Transfer-Encoding: chunked``, one chunk per item). ``connection``: an already
-    connected connection to use (and close), e.g. one a chosen worker accepted. Never
+    connected connection to use (and close), e.g. one a chosen worker accepted.
+    ``ca_path``: speak HTTPS, trusting that CA (the handle's ``ca_path``). Never
     raises for network errors: they come back as :attr:`Exchange.error`.
     """
     method = method.upper()
     path = request_target(path)
     merged = {**DEFAULT_HEADERS, **(headers or {})}
     if method == "HEAD" and connection is None:
-        return _head(host, port, path, merged, timeout)
+        return _head(host, port, path, merged, timeout, ca_path)
     payload, chunked = _encode(body)
-    conn = connection or http.client.HTTPConnection(host, port, timeout=timeout)
+    conn = connection or connection_to(host, port, timeout=timeout, ca_path=ca_path)
     t0 = time.monotonic()
     deadline = t0 + timeout
     status: int | None = None
@@ -178,7 +196,8 @@ def send(
                     seconds=time.monotonic() - t0, error=error)
 
 
-def _head(host: str, port: int, path: str, headers: Mapping[str, str], timeout: float) -> Exchange:
+def _head(host: str, port: int, path: str, headers: Mapping[str, str], timeout: float,
+          ca_path: str | None) -> Exchange:
     """HEAD on a raw socket, read to the end, so bytes after the headers are seen."""
     t0 = time.monotonic()
     deadline = t0 + timeout
@@ -187,7 +206,9 @@ def _head(host: str, port: int, path: str, headers: Mapping[str, str], timeout: 
     raw = b""
     error: str | None = None
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        with socket.create_connection((host, port), timeout=timeout) as plain, \
+                (_trusting(ca_path).wrap_socket(plain, server_hostname=host)
+                 if ca_path is not None else plain) as sock:
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             while True:
                 remaining = deadline - time.monotonic()

@@ -21,7 +21,6 @@ Only processes this session started are signalled, and never the leader.
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import time
@@ -32,7 +31,7 @@ from typing import Any
 
 from pytest_flaskserve.errors import hide_own_errors
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle
-from pytest_flaskserve.parity.wire import Body, Exchange, send
+from pytest_flaskserve.parity.wire import Body, Exchange, connection_to, send
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
@@ -160,11 +159,11 @@ def send_to(handle: ServerHandle, worker: int, method: str, path: str, *,
     if current.shared_socket:
         with _paused(tuple(p for p in current.pids if p != worker)):
             return send(handle.host, handle.port, method, path, headers=headers, body=body,
-                        timeout=timeout)
+                        timeout=timeout, ca_path=handle.ca_path)
     deadline = time.monotonic() + timeout
     for _ in range(20 * len(current.pids)):
-        conn = http.client.HTTPConnection(handle.host, handle.port,
-                                          timeout=max(0.1, deadline - time.monotonic()))
+        conn = connection_to(handle.host, handle.port, ca_path=handle.ca_path,
+                             timeout=max(0.1, deadline - time.monotonic()))
         try:
             conn.connect()
             assert conn.sock is not None
@@ -189,10 +188,18 @@ class RoundRobin:
     def __init__(self, handle: ServerHandle) -> None:
         self.handle = handle
         self._next = 0
+        # A server answers once its first worker does; the others may still be booting
+        # (seconds on a loaded machine). Before the first turn, wait for as many as were
+        # asked for, or every request of a short test would go to whoever is up.
+        self._expected = handle.options.workers or 0
 
     def next_worker(self) -> tuple[int, Workers] | None:
         """The worker for the next request, or None for a single-process server."""
-        workers = discover(self.handle)
+        if self._expected > 1:
+            workers = wait_for_workers(self.handle, self._expected)
+            self._expected = 0
+        else:
+            workers = discover(self.handle)
         if not workers.several:
             return None
         pid = workers.pids[self._next % len(workers.pids)]
