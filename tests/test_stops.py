@@ -238,3 +238,29 @@ def test_uwsgi_workers_exit_once_through_their_teardown(app_dir: Path, tmp_path:
     assert _marks(mark) >= workers, log
     assert "goodbye to uWSGI" in log
     assert "DAMN" not in log and "MISTERIOUSLY" not in log
+
+
+@pytest.mark.parametrize("signalled", [True, False], ids=["after-our-signal", "on-its-own"])
+def test_an_exit_that_answers_our_signal_is_not_an_exit_on_its_own(tmp_path: Path,
+                                                                    signalled: bool) -> None:
+    """A stop strategy signals the leader itself, then lets the one stop algorithm wait: a
+    leader fast enough to be gone before that wait began (Granian, 30 ms) answered the
+    signal; only an exit before anything was sent is reported as ``already_exited``."""
+    import os
+    import signal as signals
+    import sys
+
+    from pytest_flaskserve.lifecycle.process import ManagedProcess
+
+    proc = ManagedProcess([sys.executable, "-c", "import time; time.sleep(60)"],
+                          env=dict(os.environ), cwd=str(tmp_path), log_path=tmp_path / "log")
+    proc.start()
+    os.kill(proc.pid, signals.SIGTERM)
+    deadline = time.monotonic() + 10
+    while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    result = proc.stop(0, 5.0, signalled=signalled)
+    assert result.returncode == -signals.SIGTERM
+    assert result.already_exited is not signalled
+    assert not result.forced

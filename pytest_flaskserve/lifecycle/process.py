@@ -128,9 +128,12 @@ class ManagedProcess:
         return {self.pid, *(p.pid for p in self.descendants())}
 
     # -- stop -----------------------------------------------------------------------
-    def stop(self, sig: int = signal.SIGTERM, grace: float = 5.0) -> StopResult:
+    def stop(self, sig: int = signal.SIGTERM, grace: float = 5.0, *,
+             signalled: bool = False) -> StopResult:
         """Stop the whole tree: ``sig`` to the group (0: only wait), ``grace`` seconds,
-        SIGKILL, then whatever left the group.
+        SIGKILL, then whatever left the group. ``signalled``: the caller already sent the
+        stop signal (a stop strategy), so an exit found at once answers it and is not
+        reported as ``already_exited``.
 
         Safe to call more than once and from any thread; later calls return the first
         result.
@@ -143,10 +146,11 @@ class ManagedProcess:
             pid = self._pid
             t0 = time.perf_counter()
             code = self._poll()
-            already = code is not None
-            snapshot = [] if already else self.descendants()
+            exited = code is not None
+            already = exited and not signalled
+            snapshot = [] if exited else self.descendants()
             forced = False
-            if not already:
+            if not exited:
                 if sig:
                     signal_group(pid, sig)
                 code = self._wait(grace)

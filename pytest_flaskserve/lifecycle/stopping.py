@@ -31,7 +31,7 @@ def stop(proc: ManagedProcess, strategy: StopStrategy, sig: int, grace: float) -
         # restores default handlers while it finalizes, so a repeated SIGTERM would
         # kill the exiting master (-15) instead of letting it exit 0.
         told = stop_children_first(proc, sig, grace)
-        result = proc.stop(0 if told else sig, grace)
+        result = proc.stop(0 if told else sig, grace, signalled=told)
         if first and not result.already_exited:
             result = dataclasses.replace(result, seconds=time.perf_counter() - t0)
         return result
@@ -39,7 +39,9 @@ def stop(proc: ManagedProcess, strategy: StopStrategy, sig: int, grace: float) -
         # not reaped yet, so the pid is still our leader's
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, sig)
-        return proc.stop(0, grace)  # 0: wait, then kill the group
+        # 0: wait, then kill the group; a leader that exits before that wait
+        # begins answered our signal, it did not exit on its own
+        return proc.stop(0, grace, signalled=True)
     return proc.stop(sig, grace)
 
 
