@@ -325,3 +325,38 @@ def test_smoke_on_the_new_servers(pytester: pytest.Pytester, examples: Path) -> 
                                      f"smoke::stop?{name}? PASSED*"])
     # single-process servers skip the workers check and say why
     result.stdout.fnmatch_lines(["*gevent serves every request from one process*"])
+
+
+def test_mod_wsgi_with_a_long_server_root_leaves_no_socket_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server root too long for a Unix socket path (as in a nested pytest) puts Apache's
+    daemon sockets in a short directory of their own, removed after the stop: Apache
+    leaves its sockets behind."""
+    import tempfile
+
+    import requests
+
+    from pytest_flaskserve import servers
+    from pytest_flaskserve.appspec import parse_spec
+    from pytest_flaskserve.appspec.resolve import resolve_app
+    from pytest_flaskserve.lifecycle.supervisor import StartConfig, start_server
+    from pytest_flaskserve.servers import ServerOptions
+
+    # short, as /tmp is, whatever the depth of this test's own temp dir
+    system_tmp = Path(tempfile.mkdtemp(prefix="fs-"))
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    (tmp_path / "hello.py").write_text(
+        "from flask import Flask\napp = Flask(__name__)\n\n@app.get('/')\ndef index():\n"
+        "    return 'Hello, World!'\n")
+    deep = tmp_path / ("a-long-directory-name-" * 4) / "logs"
+    app = resolve_app(parse_spec("hello:app", str(tmp_path)))
+    handle = start_server(servers.get("mod_wsgi"), app, ServerOptions(), StartConfig(log_dir=deep))
+    try:
+        assert len(list(system_tmp.iterdir())) == 1, "one short socket directory"
+        assert requests.get(handle.url + "/", timeout=10).text == "Hello, World!"
+    finally:
+        assert handle.stop() == 0
+    left = list(system_tmp.iterdir())
+    if not left:
+        system_tmp.rmdir()
+    assert left == []

@@ -12,6 +12,7 @@ import itertools
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -27,7 +28,7 @@ from pytest_flaskserve.lifecycle.handle import ServerHandle
 from pytest_flaskserve.lifecycle.ports import free_port
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult, describe_exit
 from pytest_flaskserve.lifecycle.readiness import NotReady, NotReadyKind, wait_until_serving
-from pytest_flaskserve.servers import Launcher, LaunchRequest, ServerOptions
+from pytest_flaskserve.servers import Launcher, LaunchPlan, LaunchRequest, ServerOptions
 from pytest_flaskserve.tls import TLSFiles, client_context, client_host
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
@@ -100,6 +101,7 @@ def start_server(
         try:
             proc.start()
         except OSError as exc:
+            _remove_temp_dirs(plan)
             raise ServerStartupError(
                 f"{launcher.name} could not be executed: {exc}\n  command: {shlex.join(plan.argv)}",
                 server=launcher.name, command=shlex.join(plan.argv), exit_code=None,
@@ -124,6 +126,7 @@ def start_server(
         except NotReady as nr:
             # A failed start gets no grace period: nothing it serves is worth waiting for.
             stop = proc.stop(signal.SIGKILL, 1.0)
+            _remove_temp_dirs(plan)
             log = logs.read_bounded(log_path)
             code = nr.exit_code if nr.exited else None
             last_error = _startup_error(launcher, app, plan.argv, log_path, log, nr, code,
@@ -133,7 +136,7 @@ def start_server(
                 continue
             raise last_error from None
         url_host = f"[{client}]" if ":" in client else client
-        return ServerHandle(
+        handle = ServerHandle(
             server=launcher.name,
             url=f"{'https' if tls is not None else 'http'}://{url_host}:{port}",
             host=config.host,
@@ -152,8 +155,20 @@ def start_server(
             attempts=attempt + 1,
             ca_path=str(tls.ca_path) if tls is not None else None,
         )
+        if plan.temp_dirs:
+            handle.on_stop(functools.partial(_remove_after_stop, plan))
+        return handle
     assert last_error is not None
     raise last_error
+
+
+def _remove_after_stop(plan: LaunchPlan, handle: ServerHandle) -> None:
+    _remove_temp_dirs(plan)
+
+
+def _remove_temp_dirs(plan: LaunchPlan) -> None:
+    for path in plan.temp_dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _tls_files(launcher: Launcher, options: ServerOptions, config: StartConfig) -> TLSFiles | None:

@@ -77,6 +77,9 @@ class LaunchPlan:
     argv: list[str]
     env: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: directories the plan made outside the start's scratch dir (e.g. a short path for
+    #: Unix sockets); the supervisor removes them once the server has stopped
+    temp_dirs: tuple[str, ...] = ()
 
 
 class StopStrategy(enum.Enum):

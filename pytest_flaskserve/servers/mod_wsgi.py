@@ -115,7 +115,17 @@ class ModWsgi(Launcher):
         root = (str(request.scratch_dir.parent / f"mod_wsgi-{request.port}")
                 if request.scratch_dir else "{server_root}")
 
-        sockets = root if len(root) <= _SOCKET_PREFIX_MAX else tempfile.gettempdir()
+        # A server root too long for a Unix socket path (a nested pytest's temp dir) gets
+        # a short directory of its own, removed after the stop: Apache leaves its daemon
+        # sockets behind when it stops.
+        temp_dirs: tuple[str, ...] = ()
+        if len(root) <= _SOCKET_PREFIX_MAX:
+            sockets = root
+        elif request.scratch_dir is not None:
+            sockets = tempfile.mkdtemp(prefix="flaskserve-mod_wsgi-")
+            temp_dirs = (sockets,)
+        else:
+            sockets = "{short socket dir}"
         argv = ["unshare", "--user"] if os.geteuid() == 0 else []
         argv += [*find_express(request.python), "start-server",
                  "--host", request.host, "--port", str(request.port),
@@ -140,4 +150,4 @@ class ModWsgi(Launcher):
         if os.geteuid() == 0:
             notes += ("running as root: Apache runs in a user namespace (unshare --user), "
                       "where it is not root but reads what root reads",)
-        return LaunchPlan(argv=argv, env=env, notes=notes)
+        return LaunchPlan(argv=argv, env=env, notes=notes, temp_dirs=temp_dirs)
