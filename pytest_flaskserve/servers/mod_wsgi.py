@@ -118,14 +118,13 @@ class ModWsgi(Launcher):
         # A server root too long for a Unix socket path (a nested pytest's temp dir) gets
         # a short directory of its own, removed after the stop: Apache leaves its daemon
         # sockets behind when it stops.
+        # (Only a real start can be too long: the rendered "{server_root}" is short.)
         temp_dirs: tuple[str, ...] = ()
         if len(root) <= _SOCKET_PREFIX_MAX:
             sockets = root
-        elif request.scratch_dir is not None:
+        else:
             sockets = tempfile.mkdtemp(prefix="flaskserve-mod_wsgi-")
             temp_dirs = (sockets,)
-        else:
-            sockets = "{short socket dir}"
         argv = ["unshare", "--user"] if os.geteuid() == 0 else []
         argv += [*find_express(request.python), "start-server",
                  "--host", request.host, "--port", str(request.port),
