@@ -264,3 +264,57 @@ def test_an_exit_that_answers_our_signal_is_not_an_exit_on_its_own(tmp_path: Pat
     assert result.returncode == -signals.SIGTERM
     assert result.already_exited is not signalled
     assert not result.forced
+
+
+#: A leader that exits at once on SIGTERM, and a child of its group that takes a moment
+#: to finish its own exit (as a worker or multiprocessing's resource tracker saving
+#: coverage data in atexit does), then says it finished.
+LEADER_WITH_SLOW_CHILD = '''
+import os, signal, sys, time
+mark = sys.argv[1]
+if os.fork() == 0:
+    def finish(signum, frame):
+        time.sleep(0.3)
+        with open(mark, "w") as f:
+            f.write("done")
+        os._exit(0)
+    signal.signal(signal.SIGTERM, finish)
+    while True:
+        time.sleep(1)
+open(mark + ".ready", "w").close()
+time.sleep(60)
+'''
+
+
+@pytest.mark.parametrize("leader_gone_first", [False, True])
+def test_the_rest_of_the_tree_may_finish_exiting_after_its_leader(
+        tmp_path: Path, leader_gone_first: bool) -> None:
+    """The leader answered the stop; its child got the same signal and is on its way out.
+    It is given the rest of the grace, not a SIGKILL that would cut its exit short."""
+    import os
+    import signal as signals
+    import sys
+
+    from pytest_flaskserve.lifecycle.process import ManagedProcess
+
+    mark = tmp_path / "mark"
+    proc = ManagedProcess([sys.executable, "-c", LEADER_WITH_SLOW_CHILD, str(mark)],
+                          env=dict(os.environ), cwd=str(tmp_path), log_path=tmp_path / "log")
+    proc.start()
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "mark.ready").exists() or not psutil.Process(proc.pid).children():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    child = psutil.Process(proc.pid).children()[0]
+    if leader_gone_first:  # a stop strategy signalled the group and the leader is gone
+        os.killpg(proc.pid, signals.SIGTERM)
+        while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        result = proc.stop(0, 5.0, signalled=True)
+    else:
+        result = proc.stop(signals.SIGTERM, 5.0)
+    assert result.returncode == -signals.SIGTERM
+    assert not result.forced
+    assert mark.exists() and mark.read_text() == "done", "the child was cut short"
+    assert _gone([child]) == []

@@ -23,6 +23,7 @@ from pytest_flaskserve.lifecycle.reach import SUBREAPER_PREEXEC, kill_tree
 from pytest_flaskserve.lifecycle.registry import (
     OWNER_ENV,
     SESSION_TOKEN,
+    group_members,
     kill_reaped_group,
     registry,
     signal_group,
@@ -158,6 +159,14 @@ class ManagedProcess:
                     forced = True
                     signal_group(pid, signal.SIGKILL)
                     code = self._wait(None)
+            if not forced and not already:
+                # The leader answered the stop; the rest of its tree got the same signal
+                # and may still be on its way out (a worker or multiprocessing's resource
+                # tracker saving coverage data in atexit). A SIGKILL now would cut that
+                # short, so they get what is left of the grace first.
+                # (A leader already gone when we came had no tree listed: its group is.)
+                _wait_gone(group_members(pid) if exited else snapshot,
+                           grace - (time.perf_counter() - t0))
             # A leader that exited on its own may be daemonizing (fork, setsid, fork): its
             # children, still in the group or already out of it, are found by the marker
             # in their environment (searched only then: it reads every process) and
@@ -219,6 +228,27 @@ class ManagedProcess:
 
     def _forget(self) -> None:
         """The stop is done: drop what tracked the process (nothing to do for Popen)."""
+
+
+def _wait_gone(procs: Sequence[psutil.Process], timeout: float) -> None:
+    """Wait up to ``timeout`` seconds until every process in ``procs`` has exited (a
+    zombie counts as exited: its parent, not us, reaps it)."""
+    import psutil
+
+    deadline = time.perf_counter() + timeout
+    pending = list(procs)
+    while pending and time.perf_counter() < deadline:
+        still = []
+        for p in pending:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    still.append(p)
+            except psutil.Error:
+                pass
+        if not still:
+            return
+        pending = still
+        time.sleep(0.01)
 
 
 def _kill_survivors(procs: Sequence[psutil.Process]) -> None:

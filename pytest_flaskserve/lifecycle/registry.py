@@ -7,6 +7,7 @@ marker, whatever escaped its process group.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 from pytest_flaskserve.lifecycle.reach import identify, kill_verified
 
 if TYPE_CHECKING:
+    import psutil
+
     from pytest_flaskserve.lifecycle.process import StopResult
 
 #: Every process we start carries this variable (``<session token>:<server id>``), so a
@@ -60,12 +63,21 @@ def kill_reaped_group(pgid: int, sig: int) -> None:
         return
     import psutil
 
+    for proc in group_members(pgid):
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(sig)
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """The processes of group ``pgid`` other than its leader (reads every process)."""
+    import psutil
+
+    members = []
     for proc in psutil.process_iter():
-        try:
+        with contextlib.suppress(OSError, psutil.Error):
             if proc.pid != pgid and os.getpgid(proc.pid) == pgid:
-                proc.send_signal(sig)
-        except (OSError, psutil.Error):
-            pass
+                members.append(proc)
+    return members
 
 
 def sweep_owned(token: str = SESSION_TOKEN, *, owner: str | None = None,
