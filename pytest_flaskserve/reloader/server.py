@@ -148,7 +148,7 @@ class ReloadingServer:
     def get(self, path: str | None = None, timeout: float = 5.0) -> tuple[int | None, str]:
         """GET ``path`` (default: the probe path): (status, body), (None, "") if no answer."""
         handle = self.handle
-        return fetch(handle.host, handle.port, path or self.path, timeout)
+        return fetch(handle.host, handle.port, path or self.path, timeout, ca_path=handle.ca_path)
 
     def stop(self) -> int | None:
         """Stop the whole tree (reloader parent and child, master and workers)."""
@@ -314,7 +314,8 @@ class ReloadingServer:
                 return self._settle(Outcome.DEAD, None, detected, pending)
             if stage == "serve again":
                 status, _ = fetch(handle.host, handle.port, self.path,
-                                  timeout=max(0.2, min(5.0, deadline - time.monotonic())))
+                                  timeout=max(0.2, min(5.0, deadline - time.monotonic())),
+                                  ca_path=handle.ca_path)
                 code = handle.exit_code
                 if code is not None:
                     return self._settle(Outcome.DEAD, None, detected, pending)

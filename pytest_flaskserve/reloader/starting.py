@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import http.client
 from collections.abc import Callable
 
 from pytest_flaskserve import servers
 from pytest_flaskserve.appspec.grammar import ResolvedApp
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
+from pytest_flaskserve.parity.wire import send
 from pytest_flaskserve.servers import ServerOptions
 
 Starter = Callable[[ResolvedApp, ServerOptions], ServerHandle]
@@ -25,15 +25,11 @@ def default_starter(server: str, config: StartConfig) -> Starter:
     return start
 
 
-def fetch(host: str, port: int, path: str, timeout: float = 5.0) -> tuple[int | None, str]:
-    """One GET on a fresh connection: (status, body), or (None, "") if nothing answered."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers={"Connection": "close",
-                                           "User-Agent": "pytest-flaskserve-reloader"})
-        response = conn.getresponse()
-        return response.status, response.read().decode("utf-8", errors="replace")
-    except (TimeoutError, OSError, http.client.HTTPException):
+def fetch(host: str, port: int, path: str, timeout: float = 5.0, *,
+          ca_path: str | None = None) -> tuple[int | None, str]:
+    """One GET on a fresh connection (HTTPS trusting ``ca_path`` if given): (status, body),
+    or (None, "") if nothing answered within ``timeout`` seconds."""
+    exchange = send(host, port, "GET", path, timeout=timeout, ca_path=ca_path)
+    if exchange.status is None or exchange.error is not None:
         return None, ""
-    finally:
-        conn.close()
+    return exchange.status, exchange.text
