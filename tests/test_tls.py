@@ -237,3 +237,23 @@ def test_smoke_and_parity_speak_https_under_tls(pytester: pytest.Pytester, examp
                                  "*smoke::workers?gunicorn? PASSED*",
                                  "*smoke::routes?flask-run? PASSED*",
                                  "*test_same_everywhere PASSED*"])
+
+
+def test_the_reloader_serves_and_is_judged_over_tls(pytester: pytest.Pytester,
+                                                    examples: Path) -> None:
+    """flask_reloader follows --flask-tls like every other fixture, and its own probe (the
+    outcome after an edit, ``server.get``) speaks HTTPS trusting the session's CA."""
+    pytester.makepyfile(test_inner="""
+        import pytest
+
+        @pytest.mark.parametrize("server", ["flask-run", "gunicorn"])
+        def test_reload(flask_reloader, server):
+            reloading = flask_reloader(server)
+            assert reloading.handle.url.startswith("https://")
+            assert reloading.get("/") == (200, "Hello, World!")
+            reloading.replace("hello.py", "Hello, World!", "Hello, TLS!")
+            assert reloading.wait_for_reload().outcome.name == "SERVING"
+            assert reloading.get("/") == (200, "Hello, TLS!")
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-tls", "-v")
+    result.assert_outcomes(passed=2)

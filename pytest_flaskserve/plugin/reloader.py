@@ -8,6 +8,7 @@ turns "this server or reloader type cannot reload here" into a skip with the rea
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -141,6 +142,8 @@ class ReloaderFactory:
         options = reloader_options(profile, debug=debug, args=args, env=dict(env or {}),
                                    reload_args=reload_args, reload_env=reload_env)
         node = self._node
+        # HTTPS as the test's other servers are (--flask-tls, flask_options(tls=True))
+        options = dataclasses.replace(options, tls=rt.options_for(node, server).tls)
         start_config = rt.start_config(ready_path=path, startup_timeout=startup_timeout)
 
         def starter(resolved: ResolvedApp, opts: ServerOptions) -> ServerHandle:
