@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _processes import stop_leaves_nothing_behind
 
 DEFAULT = ["flask-run", "app-run", "gunicorn", "waitress", "uwsgi", "granian", "cheroot"]
 
@@ -86,23 +87,9 @@ def test_startup_failure_is_diagnosed(flask_server_factory, server, code, meanin
     assert f"{server} failed to start 'import_error:app': exited with {code} ({meaning}" in text
     assert "'flask_extension_that_is_not_installed', which is not installed in" in text
 
-
-@pytest.mark.parametrize("server, processes, code", [
+""" + stop_leaves_nothing_behind("""[
     ("granian", 2, 0), ("cheroot", 1, -15), ("gunicorn-gthread", 2, 0), ("gunicorn-gevent", 2, 0),
-])
-def test_stop_leaves_nothing_behind(flask_server_factory, server, processes, code):
-    h = flask_server_factory(server, "hello:app")
-    tree = [psutil.Process(h.pid), *psutil.Process(h.pid).children(recursive=True)]
-    assert len(tree) == processes, [p.cmdline() for p in tree]
-    assert h.stop() == code
-    assert not h.stop_result.forced, "needed SIGKILL"
-    deadline = time.monotonic() + 5
-    while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree):
-        assert time.monotonic() < deadline, [p.pid for p in tree if p.is_running()]
-        time.sleep(0.02)
-    with pytest.raises(OSError):
-        socket.create_connection((h.host, h.port), timeout=1).close()
-"""
+]""")
 
 
 def test_new_servers_spec_forms_failures_and_stop(pytester: pytest.Pytester,
