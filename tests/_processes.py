@@ -14,7 +14,7 @@ def alive(pid: int) -> bool:
 
 
 def stop_leaves_nothing_behind(cases: str) -> str:
-    """The source of a nested test that stops each ``(server, processes, exit code)`` of
+    """The source of a nested test that stops each ``(server, min processes, exit code)`` of
     ``cases`` (a Python list literal) and checks its whole tree ended by its own stop."""
     return STOP_TEST.replace("CASES", cases)
 
@@ -24,7 +24,8 @@ STOP_TEST = """
 def test_stop_leaves_nothing_behind(flask_server_factory, server, processes, code):
     h = flask_server_factory(server, "hello:app")
     tree = [psutil.Process(h.pid), *psutil.Process(h.pid).children(recursive=True)]
-    assert len(tree) == processes, [p.cmdline() for p in tree]
+    # at least: Apache's MPM starts more children when it is busy (seen in CI's warm pass)
+    assert len(tree) >= processes, [p.cmdline() for p in tree]
     assert h.stop() == code
     assert not h.stop_result.forced, "needed SIGKILL"
     deadline = time.monotonic() + 5
