@@ -21,7 +21,7 @@ def expected_items(names: list[str], baseline: str) -> dict[str, str]:
         for check in CHECKS:
             if check.production_only and not launcher.production:
                 continue
-            if check.compares and name == baseline:
+            if check.compares and name == baseline or check.tls_only:
                 continue
             behind = launcher.behind is not None
             if (check.proxied_only and not behind) or (check.bare_only and behind):
@@ -151,7 +151,7 @@ def test_collected_without_test_files_selectable_and_gone_with_the_plugin(
     ids = [ln for ln in listed.stdout.lines if ln.startswith("smoke::")]
     assert ids == [f"smoke::{c}[flask-run]" for c in ("starts", "routes", "not-found", "head",
                                                       "stop")] + \
-        [f"smoke::{c.name}[gunicorn]" for c in CHECKS if not c.proxied_only]
+        [f"smoke::{c.name}[gunicorn]" for c in CHECKS if not c.proxied_only and not c.tls_only]
     picked = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-smoke",
                                            "--flask-servers=flask-run,gunicorn",
                                            "--collect-only", "-q", "-k", "gunicorn and routes")
@@ -207,4 +207,4 @@ def test_a_server_skipped_at_collection_is_reported_not_an_internal_error(
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
-        [f"SKIPPED [[]{len([c for c in CHECKS if not c.proxied_only])}[]] *: gunicorn is not installed in this environment*"])
+        [f"SKIPPED [[]{len([c for c in CHECKS if not c.proxied_only and not c.tls_only])}[]] *: gunicorn is not installed in this environment*"])

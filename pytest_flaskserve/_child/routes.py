@@ -34,6 +34,17 @@ def _wrappers(app: Any) -> list[str]:
     return names
 
 
+def _session_cookie(app: Any) -> tuple[str, bool]:
+    """The session cookie's name and whether the app asks for ``Secure``, as the app's
+    own session interface says (a custom one may rename it)."""
+    interface = app.session_interface
+    try:
+        return str(interface.get_cookie_name(app)), bool(interface.get_cookie_secure(app))
+    except Exception:  # noqa: BLE001 - an interface without Flask's helpers: the config
+        return (str(app.config.get("SESSION_COOKIE_NAME", "session")),
+                bool(app.config.get("SESSION_COOKIE_SECURE")))
+
+
 def facts(request: dict[str, Any]) -> dict[str, Any]:
     sys.path.insert(0, request["path_entry"])
     import flask
@@ -72,6 +83,7 @@ def facts(request: dict[str, Any]) -> dict[str, Any]:
         routes.append({"path": rule.rule, "endpoint": rule.endpoint, "methods": methods})
     routes.sort(key=lambda r: r["path"])
     wrappers = _wrappers(app)
+    cookie_name, cookie_secure = _session_cookie(app)
     return {
         "ok": True,
         "routes": routes,
@@ -79,6 +91,8 @@ def facts(request: dict[str, Any]) -> dict[str, Any]:
         "debug": bool(app.debug),
         "debugger_wrapped": any("werkzeug.debug" in w for w in wrappers),
         "wrappers": wrappers,
+        "session_cookie_name": cookie_name,
+        "session_cookie_secure": cookie_secure,
         "flask_debug_env": os.environ.get("FLASK_DEBUG", ""),
     }
 

@@ -31,13 +31,16 @@ class Route:
 
 @dataclass(frozen=True)
 class AppFacts:
-    """The app's GET routes without URL parameters, and its debug configuration."""
+    """The app's GET routes without URL parameters, its debug and session-cookie configuration."""
 
     routes: tuple[Route, ...]
     skipped: tuple[tuple[str, str], ...]  # (rule, why it is not requested)
     debug: bool
     debugger_wrapped: bool
     wrappers: tuple[str, ...]
+    #: the session cookie's name and whether the app sets SESSION_COOKIE_SECURE
+    session_cookie_name: str = "session"
+    session_cookie_secure: bool = False
 
 
 def read_facts(app: ResolvedApp, options: ServerOptions, *, load_dotenv: bool,
@@ -67,4 +70,6 @@ def read_facts(app: ResolvedApp, options: ServerOptions, *, load_dotenv: bool,
         debug=bool(data["debug"]),
         debugger_wrapped=bool(data["debugger_wrapped"]),
         wrappers=tuple(data["wrappers"]),
+        session_cookie_name=str(data["session_cookie_name"]),
+        session_cookie_secure=bool(data["session_cookie_secure"]),
     )

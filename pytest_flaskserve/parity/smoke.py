@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pytest_flaskserve import servers
 from pytest_flaskserve.lifecycle.diagnose import DEV_SERVER_BANNER
 from pytest_flaskserve.lifecycle.process import describe_exit
-from pytest_flaskserve.parity import proxy_urls
+from pytest_flaskserve.parity import https_answers, proxy_urls
 from pytest_flaskserve.parity.smoke_state import (
     REQUEST_TIMEOUT,
     UNKNOWN_PATH,
@@ -35,6 +35,7 @@ class Check:
     proxied_only: bool = False  # collected only for a server behind a proxy (SERVER+nginx)
     #: not collected behind a proxy: it must reach the server itself (a chosen worker)
     bare_only: bool = False
+    tls_only: bool = False  # collected only when the run serves over TLS (--flask-tls)
 
 
 CHECKS: tuple[Check, ...] = (
@@ -52,6 +53,9 @@ CHECKS: tuple[Check, ...] = (
           production_only=True),
     Check("proxy", "behind the proxy, external URLs and redirects name the client-facing "
                    "scheme, host and port", proxied_only=True),
+    Check("https-urls", "over TLS, external URLs and redirects name https", tls_only=True),
+    Check("secure-cookie", "over TLS, the session cookie carries Secure when "
+                           "SESSION_COOKIE_SECURE is set", tls_only=True),
     Check("stop", "the server stops cleanly on its graceful signal"),
 )
 
@@ -280,6 +284,46 @@ def check_proxy(state: SmokeState, used: Used, server: str) -> list[str]:
     return [f"{len(answers)} answers through {handle.url} name no other address"]
 
 
+def check_https_urls(state: SmokeState, used: Used, server: str) -> list[str]:
+    handle = state.handle(server, used)
+    answers = state.gets(server, used)
+    behind = servers.get(server).behind is not None
+    found = https_answers.http_urls(handle.url, handle.upstream_url if behind else None,
+                                    answers)
+    if found:
+        hint = https_answers.BEHIND_PROXY_HINT if behind else https_answers.NATIVE_HINT
+        raise SmokeFailure("\n".join([f"{server}: the app builds http:// URLs although the "
+                                      "client reached it over https://:",
+                                      *(f"  {line}" for line in found), hint]))
+    return [f"{len(answers)} answers over {handle.url} name no http:// URL of this site"]
+
+
+def check_secure_cookie(state: SmokeState, used: Used, server: str) -> list[str]:
+    facts = state.facts()
+    name = facts.session_cookie_name
+    cookies = https_answers.session_cookies(name, state.gets(server, used))
+    if not cookies:
+        raise SkipCheck(f"no GET route set the session cookie {name!r} on {server}: "
+                        "nothing to judge")
+    bare = [f"  GET {path}: Set-Cookie: {value[:160]}" for path, value, secure in cookies
+            if not secure]
+    if not facts.session_cookie_secure:
+        # Not a failure: most apps set SESSION_COOKIE_SECURE only in their production
+        # config, and the cookie works the same over https either way.
+        return [f"SESSION_COOKIE_SECURE is not set: the session cookie {name!r} goes without "
+                "Secure, so a browser also sends it over plain http; set "
+                "SESSION_COOKIE_SECURE=True in production"]
+    if bare:
+        raise SmokeFailure("\n".join([
+            f"SESSION_COOKIE_SECURE is True, but {len(bare)} Set-Cookie of the session cookie "
+            f"{name!r} on {server} lack Secure:", *bare,
+            "the code that sets the cookie (a custom SessionInterface.save_session, or an "
+            "after_request/set_cookie that re-sets it) drops the flag: pass "
+            "secure=self.get_cookie_secure(app) (or app.config['SESSION_COOKIE_SECURE']) to "
+            "response.set_cookie"]))
+    return [f"{len(cookies)} Set-Cookie of {name!r} on {server}, each with Secure"]
+
+
 RUNNERS: dict[str, Runner] = {
     "starts": check_starts,
     "routes": check_routes,
@@ -290,5 +334,7 @@ RUNNERS: dict[str, Runner] = {
     "debug-off": check_debug_off,
     "no-dev-banner": check_no_dev_banner,
     "proxy": check_proxy,
+    "https-urls": check_https_urls,
+    "secure-cookie": check_secure_cookie,
     "stop": check_stop,
 }

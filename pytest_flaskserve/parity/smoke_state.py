@@ -53,6 +53,7 @@ class SmokePlan:
     servers: tuple[str, ...]
     baseline: str | None
     skip: dict[str, str] = field(default_factory=dict)
+    tls: bool = False  # served over TLS (--flask-tls): the TLS checks are collected
 
 
 class SmokeState:

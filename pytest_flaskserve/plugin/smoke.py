@@ -48,7 +48,8 @@ def make_plan(rt: Runtime, session: pytest.Session) -> SmokePlan:
     runnable = [n for n in names if n not in skip]
     dev = [n for n in runnable if not servers.get(n).production]
     baseline = dev[0] if dev else (runnable[0] if runnable else None)
-    return SmokePlan(app=app, servers=tuple(names), baseline=baseline, skip=skip)
+    return SmokePlan(app=app, servers=tuple(names), baseline=baseline, skip=skip,
+                     tls=rt.settings.tls)
 
 
 def make_state(config: pytest.Config, rt: Runtime, plan: SmokePlan) -> SmokeState:
@@ -130,6 +131,8 @@ class SmokeCollector(pytest.Collector):
                     continue
                 behind_proxy = servers.get(server).behind is not None
                 if (check.proxied_only and not behind_proxy) or (check.bare_only and behind_proxy):
+                    continue
+                if check.tls_only and not self.plan.tls:
                     continue
                 if check.compares and server == self.plan.baseline:
                     continue
