@@ -18,6 +18,8 @@ in a shuffled order, so machine noise spreads over all rows alike):
   against the cold path, single and as a concurrent matrix;
 * **--co**: what the installed plugin costs ``pytest --co`` on a project that does not use
   it (against ``-p no:flaskserve``);
+* **tls** (``--tls``): each server that terminates TLS itself, started with
+  ``ServerOptions(tls=True)`` and the session's certificate, against its plain start;
 * **incumbent**: pytest-flask's ``LiveServer`` (its ``live_server`` fixture), from a child
   interpreter; installed on demand into ``benchmarks/results/.deps`` (``--no-install``
   skips the row when pytest-flask is absent).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import importlib.util
 import json
@@ -241,6 +244,8 @@ class Bench:
         self.servers: list[str] = args.servers
         self.warm: Any = None
         self.warm_servers: list[str] = []
+        self.tls_servers: list[str] = []
+        self.tls_files: Any = None
         self._log_n = 0
 
     # helpers ----------------------------------------------------------------------------
@@ -278,6 +283,16 @@ class Bench:
         self.s.note(f"exit.after.{name}", code)
         if handle.stop_result is not None and handle.stop_result.forced:
             self.s.note(f"forced.after.{name}", True)
+
+    def plugin_tls(self, name: str) -> None:
+        """Start over TLS (the certificate made once, before the rounds) and stop."""
+        config = dataclasses.replace(self.config, tls=self.tls_files)
+        t0 = time.perf_counter()
+        handle = start_server(servers.get(name), self.app, ServerOptions(tls=True), config)
+        self.s.add(f"ready.tls.{name}", time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        handle.stop()
+        self.s.add(f"stop.tls.{name}", time.perf_counter() - t0)
 
     def bare(self, name: str) -> None:
         bare, port = self._bare(name)
@@ -447,6 +462,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 bench.warm.start()
                 bench.s.add("warm.launcher_start", time.perf_counter() - t0)
                 bench.warm_servers = [n for n in bench.servers if n in warm_mod.warm_servers()]
+        if args.tls:
+            from pytest_flaskserve.tls import make_tls_files
+
+            t0 = time.perf_counter()
+            bench.tls_files = make_tls_files(tmp / "tls", HOST)
+            bench.s.add("tls.files", time.perf_counter() - t0)
+            bench.tls_servers = [n for n in bench.servers if servers.get(n).terminates_tls
+                                 and servers.get(n).tls_unsupported() is None]
         try:
             # One untimed pass: page cache, .pyc files, the watchdog, psutil's import.
             for name in bench.servers:
@@ -457,10 +480,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if co_project is not None:
                 bench.collect_only(co_project, False)  # writes the .pyc files
                 bench.collect_only(co_project, True)
-            launcher_start = bench.s.data.get("warm.launcher_start", [])
+            for name in bench.tls_servers:
+                bench.plugin_tls(name)
+            kept = {k: bench.s.data.get(k, []) for k in ("warm.launcher_start", "tls.files")}
             bench.s = Samples()
-            for value in launcher_start:
-                bench.s.add("warm.launcher_start", value)
+            for key, values in kept.items():
+                for value in values:
+                    bench.s.add(key, value)
             tasks: list[tuple[str, Callable[[], None]]] = []
             for name in bench.servers:
                 tasks.append((f"plugin {name}", lambda n=name: bench.plugin_cold(n)))
@@ -471,6 +497,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for name in bench.warm_servers:
                     tasks.append((f"warm {name}", lambda n=name: bench.warm_start(n)))
                 tasks.append(("warm matrix", lambda: bench.matrix(bench.servers, "warm", True)))
+            for name in bench.tls_servers:
+                tasks.append((f"tls {name}", lambda n=name: bench.plugin_tls(n)))
             if co_project is not None:
                 tasks.append(("--co", lambda: bench.collect_only(co_project, False)))
                 tasks.append(("--co -p no:flaskserve",
@@ -552,6 +580,19 @@ def report(bench: Bench, incumbent_status: str, args: argparse.Namespace) -> dic
                 + (f"  ({cold} of {len(kinds)} started cold)" if cold else ""))
         lines.append(f"warm matrix (warm where possible, cold for the rest), concurrent: "
                      f"{ms(s, 'matrix.warm.ready')} ms")
+    if bench.args.tls:
+        lines += ["", f"over TLS (--tls; CA and certificate made once in {ms(s, 'tls.files')} ms)",
+                  f"{'server':<16} {'TLS ready':>15} {'plain ready':>15} {'TLS/plain':>10} "
+                  f"{'TLS stop':>13}"]
+        for name in bench.tls_servers:
+            lines.append(
+                f"{name:<16} {ms(s, f'ready.tls.{name}'):>15} "
+                f"{ms(s, f'ready.plugin.{name}'):>15} "
+                f"{ratio(s.median(f'ready.tls.{name}'), s.median(f'ready.plugin.{name}')):>10} "
+                f"{ms(s, f'stop.tls.{name}'):>13}")
+        left = [n for n in bench.servers if n not in bench.tls_servers]
+        if left:
+            lines.append(f"  not over TLS (cannot terminate it themselves): {', '.join(left)}")
     if s.data.get("co.with_plugin"):
         with_p, without = s.median("co.with_plugin"), s.median("co.without_plugin")
         extra = (with_p - without) if with_p is not None and without is not None else None
@@ -577,7 +618,8 @@ def report(bench: Bench, incumbent_status: str, args: argparse.Namespace) -> dic
     print(table)
     result = {
         "meta": {"rounds": args.rounds, "seed": args.seed, "servers": bench.servers,
-                 "warm_servers": bench.warm_servers, "cpus": os.cpu_count(),
+                 "warm_servers": bench.warm_servers, "tls_servers": bench.tls_servers,
+                 "cpus": os.cpu_count(),
                  "loadavg_end": os.getloadavg(), "platform": platform.platform(),
                  "versions": _versions(), "incumbent": incumbent_status,
                  "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
@@ -603,6 +645,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"default server: {','.join(available)})")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--no-warm", action="store_true", help="skip the warm-launcher rows")
+    parser.add_argument("--tls", action="store_true",
+                        help="add TLS rows: each server that terminates TLS, against plain")
     parser.add_argument("--no-co", action="store_true", help="skip the pytest --co rows")
     parser.add_argument("--no-incumbent", action="store_true", help="skip pytest-flask")
     parser.add_argument("--no-install", action="store_true",
