@@ -279,9 +279,11 @@ if os.fork() == 0:
             f.write("done")
         os._exit(0)
     signal.signal(signal.SIGTERM, finish)
+    # Ready only once the handler is in place: a SIGTERM before it would end the child
+    # at once, which is not what the test is about.
+    open(mark + ".ready", "w").close()
     while True:
         time.sleep(1)
-open(mark + ".ready", "w").close()
 time.sleep(60)
 '''
 
