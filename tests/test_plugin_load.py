@@ -27,7 +27,7 @@ LOAD_TIME_MODULES = {
 }
 #: with pytest-playwright installed, the fixtures that wrap its own are loaded too
 if importlib.util.find_spec("pytest_playwright") is not None:
-    LOAD_TIME_MODULES |= {"pytest_flaskserve.plugin.browser_fixtures", "pytest_flaskserve.browsers"}
+    LOAD_TIME_MODULES |= {"pytest_flaskserve.plugin.browser_fixtures"}
 NEVER_AT_LOAD = ("flask", "werkzeug", "requests", "psutil", "gunicorn", "waitress", "uwsgi",
                  "granian", "cheroot", "dotenv", "http.client", "concurrent.futures",
                  "pytest_flaskserve.lifecycle", "pytest_flaskserve.servers",

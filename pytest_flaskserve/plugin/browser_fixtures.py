@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flaskserve import browsers
-
 if TYPE_CHECKING:  # the session module pulls in the servers: imported on first use
     from pytest_flaskserve.plugin.session import Runtime
 
@@ -39,6 +37,8 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], browser_t
     """pytest-playwright's launch options, plus for Chromium the installed binary when
     Playwright's own build is absent (none is downloaded), the CI flags, and, when tests
     serve HTTPS, acceptance of the session's server certificate alone."""
+    from pytest_flaskserve import browsers  # only a run that launches a browser needs it
+
     args = dict(browser_type_launch_args)
     if browser_type.name != "chromium":
         return args
