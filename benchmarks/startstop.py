@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Start and stop times of every server, through the plugin and bare (issue #6).
+"""Start and stop times of every server, through the plugin and bare.
 
     .venv/bin/python benchmarks/startstop.py            # ~2-3 minutes on 2 cores
 
@@ -9,7 +9,7 @@ in a shuffled order, so machine noise spreads over all rows alike):
 * **ready**: the plugin's time-to-ready (``start_server`` called -> it returns, HTTP 200
   confirmed) against the *bare* command's own time-to-ready: the same argv and environment
   started with ``Popen`` and polled by a tight external HTTP loop (1 ms apart);
-* **stop**: ``handle.stop()`` with today's recipes, against the recipes before issue #6
+* **stop**: ``handle.stop()`` with today's recipes, against the earlier recipes
   (Gunicorn ``--graceful-timeout 2`` + SIGTERM, uWSGI SIGTERM without the SIGCHLD wake-up
   hook) run on a bare process; the exit codes seen;
 * **matrix**: every server started at once through threads calling ``start_server``,
@@ -69,7 +69,7 @@ DEPS = RESULTS / ".deps"
 HOST = "127.0.0.1"
 DEADLINE = 30.0
 
-#: Stop recipes before issue #6, per server: (argv rewrite, signal). Servers not listed
+#: The earlier stop recipes, per server: (argv rewrite, signal). Servers not listed
 #: stopped then as they stop now: SIGTERM to the process group.
 LEGACY_STOP: dict[str, tuple[Callable[[list[str]], list[str]], int]] = {}
 

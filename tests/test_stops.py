@@ -1,4 +1,4 @@
-"""Stops (issue #6): each server's quickest stop must still be its own clean exit.
+"""Stops: each server's quickest stop must still be its own clean exit.
 
 Real servers, real signals. These tests assert behaviour, never time: the exit code is the
 server's own, nothing was force-killed, no process of the tree survives, the port is

@@ -1,4 +1,4 @@
-"""Warm starts (issue #6): a server forked from the pre-warmed launcher must be the same
+"""Warm starts: a server forked from the pre-warmed launcher must be the same
 server as a cold one: same interpreter setup, same log, same exit codes, same teardown.
 
 Real servers, real processes. The warm path is used exactly as the proposed integration

@@ -1,6 +1,6 @@
 """Gunicorn: ``python -m gunicorn module:app`` (it calls ``module:factory(args)`` itself).
 
-Stopping (issue #6). On SIGTERM the arbiter's ``halt()`` calls ``stop()``
+Stopping. On SIGTERM the arbiter's ``halt()`` calls ``stop()``
 (gunicorn/arbiter.py): it sends SIGTERM to the workers it still counts, then loops
 ``reap_workers(); time.sleep(0.1)`` while any remain and ``graceful_timeout`` has not
 passed, then SIGKILLs the rest. A worker exits in ~35 ms, but the loop always sleeps at

@@ -5,7 +5,7 @@ makes SIGTERM a stop instead of a reload, ``--http-socket`` lets the worker spea
 itself (no router process). uWSGI cannot call a factory, so factories go through the
 generated entry module.
 
-Stopping (issue #6). On SIGINT (and SIGTERM with ``--die-on-term``) the master runs
+Stopping. On SIGINT (and SIGTERM with ``--die-on-term``) the master runs
 ``kill_them_all`` (core/uwsgi.c): SIGINT to every worker, then back to its loop, which
 exits once ``uwsgi_master_check_death`` (core/master_checks.c) sees no worker left. But
 the loop only looks again when ``event_queue_wait(..., check_interval=1 s)``

@@ -1,4 +1,4 @@
-"""Warm starts: servers forked from a pre-warmed launcher process (issue #6).
+"""Warm starts: servers forked from a pre-warmed launcher process.
 
 A cold start pays for a new interpreter and for importing Flask, Werkzeug, Click and the
 server (~120 of its ~150 ms); the app itself is usually a few milliseconds. The warm
