@@ -53,18 +53,28 @@ def test_2_pid_reused_then_pytest_is_killed():
     time.sleep(120)
 """
 
+#: mod_wsgi under a nested pytest's long temp dir puts its sockets in a directory of its own
+HOLD_SOCKET_DIR = """
+import time
+
+def test_1_hold(flask_server):
+    argv = flask_server.argv
+    with open("socket.dir", "w") as f:
+        f.write(argv[argv.index("--socket-prefix") + 1])
+    open("ready", "w").close()
+    time.sleep(120)
+"""
 
 
-
-def _run_then_kill(path: Path, meddle: Callable[[psutil.Process], object] | None = None
-                   ) -> tuple[psutil.Process, str]:
+def _run_then_kill(path: Path, meddle: Callable[[psutil.Process], object] | None = None,
+                   servers: str = "flask-run") -> tuple[psutil.Process, str]:
     """Run the inner tests until they write ``ready``, let ``meddle`` at the watchdog,
     SIGKILL that pytest; the watchdog (still finishing its work) and the inner output."""
     log = path / "inner.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
-             "--flask-app=hello:app", "--flask-servers=flask-run"],
+             "--flask-app=hello:app", f"--flask-servers={servers}"],
             cwd=path, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -138,3 +148,16 @@ def test_no_other_process_can_give_the_watchdog_orders(pytester: pytest.Pytester
     finally:
         victim.kill()
         victim.wait()
+
+
+def test_the_watchdog_removes_a_server_temp_dir(pytester: pytest.Pytester,
+                                                 examples: Path) -> None:
+    """A directory made for a server outside pytest's temp dir (mod_wsgi's sockets, when
+    the server root is too long for a socket path) is removed after a SIGKILL of pytest
+    too, not only by the server's own stop."""
+    pytester.makepyfile(test_inner=HOLD_SOCKET_DIR)
+    dog, output = _run_then_kill(pytester.path, servers="mod_wsgi")
+    made = Path((pytester.path / "socket.dir").read_text())
+    assert made.name.startswith("flaskserve-mod_wsgi-"), (made, output)
+    dog.wait(timeout=15)
+    assert not made.exists(), f"{made} outlived pytest: {sorted(made.iterdir())}"

@@ -143,6 +143,20 @@ class Registry:
             if self._live.pop(proc.pid, None) is not None:
                 self._tell(f"- {proc.pid}\n")
 
+    def add_temp_dir(self, path: str) -> None:
+        """A directory made for a server outside the session's temp dir (which pytest
+        cleans): removed by the watchdog if pytest dies before its server's stop does."""
+        from urllib.parse import quote
+
+        with self._lock:
+            self._tell(f"d {quote(path)}\n")
+
+    def discard_temp_dir(self, path: str) -> None:
+        from urllib.parse import quote
+
+        with self._lock:
+            self._tell(f"-d {quote(path)}\n")
+
     def live(self) -> list[Registered]:
         with self._lock:
             return list(self._live.values())

@@ -28,6 +28,7 @@ from pytest_flaskserve.lifecycle.handle import ServerHandle
 from pytest_flaskserve.lifecycle.ports import free_port
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult, describe_exit
 from pytest_flaskserve.lifecycle.readiness import NotReady, NotReadyKind, wait_until_serving
+from pytest_flaskserve.lifecycle.registry import registry
 from pytest_flaskserve.servers import Launcher, LaunchPlan, LaunchRequest, ServerOptions
 from pytest_flaskserve.tls import TLSFiles, client_context, client_host
 
@@ -94,6 +95,8 @@ def start_server(
                                            options=options, python=sys.executable,
                                            scratch_dir=log_path.with_suffix(".d"),
                                            protocol=protocol, tls=tls))
+        for path in plan.temp_dirs:  # removed by the watchdog if pytest dies first
+            registry.add_temp_dir(path)
         env = server_env(dict(os.environ), app, options, dict(plan.env), config.load_dotenv)
         proc = (config.process_factory or ManagedProcess)(plan.argv, env=env, cwd=app.cwd,
                                                           log_path=log_path)
@@ -169,6 +172,7 @@ def _remove_after_stop(plan: LaunchPlan, handle: ServerHandle) -> None:
 def _remove_temp_dirs(plan: LaunchPlan) -> None:
     for path in plan.temp_dirs:
         shutil.rmtree(path, ignore_errors=True)
+        registry.discard_temp_dir(path)
 
 
 def _tls_files(launcher: Launcher, options: ServerOptions, config: StartConfig) -> TLSFiles | None:
