@@ -1,4 +1,7 @@
-"""A ``requests.Session`` that resolves relative URLs against the server's base URL."""
+"""A ``requests.Session`` that resolves relative URLs against the server's base URL.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

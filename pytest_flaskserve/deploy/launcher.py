@@ -1,5 +1,8 @@
 """A deployment file's command as a launcher: the supervisor starts, waits for, diagnoses
-and stops it like any other server, with the stop rules of the server it starts."""
+and stops it like any other server, with the stop rules of the server it starts.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

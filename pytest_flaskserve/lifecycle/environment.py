@@ -1,4 +1,7 @@
-"""The environment a server runs with, and the variables it never inherits from ours."""
+"""The environment a server runs with, and the variables it never inherits from ours.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

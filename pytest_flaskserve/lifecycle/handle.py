@@ -1,4 +1,7 @@
-"""A running server as its starter sees it: URL, command, log, stop."""
+"""A running server as its starter sees it: URL, command, log, stop.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

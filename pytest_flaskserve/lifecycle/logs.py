@@ -1,4 +1,7 @@
-"""Reading a server's log file: whole, bounded (for checks polled while waiting), its tail."""
+"""Reading a server's log file: whole, bounded (for checks polled while waiting), its tail.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

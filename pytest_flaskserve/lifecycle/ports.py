@@ -1,4 +1,7 @@
-"""Free ports on the loopback interface (who listens where is :mod:`.sockets`)."""
+"""Free ports on the loopback interface (who listens where is :mod:`.sockets`).
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

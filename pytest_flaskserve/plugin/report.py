@@ -1,5 +1,8 @@
 """What the terminal shows: the header (app, where it came from, servers) and a summary
-of every server started (ready and stop times, exit codes, commands with ``-v``)."""
+of every server started (ready and stop times, exit codes, commands with ``-v``).
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

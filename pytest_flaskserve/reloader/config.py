@@ -1,5 +1,8 @@
 """Which reloader a server has and how to switch it on: its profile, the options a test
-sets (:class:`ReloaderConfig`) and the arguments and environment that give them."""
+sets (:class:`ReloaderConfig`) and the arguments and environment that give them.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """File edits of the copy that reloaders cannot miss: atomic writes with a bumped mtime,
-statements inserted where they run first, and the record of edits awaiting an outcome."""
+statements inserted where they run first, and the record of edits awaiting an outcome.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

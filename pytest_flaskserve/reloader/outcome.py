@@ -1,5 +1,8 @@
 """What a server did after an edit: :class:`Outcome`, :class:`ReloadResult`, the errors,
-and what its log says (restarts counted, why a watchdog reloader never notices)."""
+and what its log says (restarts counted, why a watchdog reloader never notices).
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""A reload-capable server on a copy of the app: edit files, wait, classify the outcome."""
+"""A reload-capable server on a copy of the app: edit files, wait, classify the outcome.
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

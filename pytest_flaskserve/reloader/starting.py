@@ -1,5 +1,8 @@
 """How a :class:`~pytest_flaskserve.reloader.server.ReloadingServer` starts its server
-(:data:`Starter`, :func:`default_starter`) and probes it (:func:`fetch`)."""
+(:data:`Starter`, :func:`default_starter`) and probes it (:func:`fetch`).
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""What a launcher is: one class per server that renders a command, never runs one."""
+"""What a launcher is: one class per server that renders a command, never runs one.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

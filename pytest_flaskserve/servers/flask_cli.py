@@ -1,4 +1,7 @@
-"""``flask run``: Flask's own development server, driven by its own CLI."""
+"""``flask run``: Flask's own development server, driven by its own CLI.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""What a server's reloader looks like from outside: the profile a launcher names."""
+"""What a server's reloader looks like from outside: the profile a launcher names.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

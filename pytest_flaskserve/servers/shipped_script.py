@@ -1,5 +1,8 @@
 """A server run from a small script the plugin ships under ``_child/`` (Flask's deployment
-pages run gevent and eventlet that way): the base of those launchers."""
+pages run gevent and eventlet that way): the base of those launchers.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

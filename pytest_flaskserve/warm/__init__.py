@@ -1,7 +1,10 @@
 """``--flask-warm``: servers forked from a pre-warmed launcher process (a zygote) instead of
 started in a new interpreter. :mod:`.launcher` and :mod:`.process` run in pytest,
 :mod:`.zygote` and :mod:`.become` in the zygote and its children, :mod:`.command` in both.
-Imported lazily, so that the zygote importing :mod:`.zygote` loads nothing of the client."""
+Imported lazily, so that the zygote importing :mod:`.zygote` loads nothing of the client.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

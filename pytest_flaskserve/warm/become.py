@@ -1,5 +1,8 @@
 """Runs in a child the zygote forked: turn it into ``python ARGV...`` in place (stdio, path,
-argv, ``__main__``, sitecustomize), then run the server's entry point."""
+argv, ``__main__``, sitecustomize), then run the server's entry point.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """WarmProcess: a server forked by the zygote, stopped by ``ManagedProcess``'s one stop
-algorithm through the steps it overrides."""
+algorithm through the steps it overrides.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Runs in the zygote (``python -c "...zygote_main(fd, preload, groups)"``): preload the
-servers' modules, fork a child per request, reap children and report their exit codes."""
+servers' modules, fork a child per request, reap children and report their exit codes.
+
+PYTEST_DONT_REWRITE
+"""
 
 from __future__ import annotations
 
