@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from typing import Any
 
 #: Chromium's names on Linux distributions, in the order they are looked up
@@ -92,4 +93,21 @@ def selenium_chrome(*, headless: bool = True, arguments: tuple[str, ...] = (),
         arguments = (*arguments, spki_flag(trust_cert))
     for flag in chromium_flags([*(("--headless=new",) if headless else ()), *arguments]):
         options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    # Chromium under ChromeDriver leaves its process-singleton directory
+    # (org.chromium.Chromium.XXXXXX) in TMPDIR when the driver quits it: it gets a TMPDIR
+    # of its own, removed with the browser.
+    scratch = tempfile.mkdtemp(prefix="flaskserve-chromium-")
+    service = Service(executable_path=driver, env={**os.environ, "TMPDIR": scratch})
+
+    class Chrome(webdriver.Chrome):
+        def quit(self) -> None:
+            try:
+                super().quit()
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    try:
+        return Chrome(options=options, service=service)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,9 +39,21 @@ def project(pytester: pytest.Pytester, examples: Path) -> pytest.Pytester:
     return pytester
 
 
-def test_playwright_and_selenium_on_every_server(project: pytest.Pytester) -> None:
+@pytest.fixture
+def short_tmpdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A TMPDIR of the run's own, to see what the browsers leave there: short, because
+    Chromium puts a Unix socket in it (a long path is a fatal "Socket path too long")."""
+    scratch = Path(tempfile.mkdtemp(prefix="fs-", dir="/tmp"))
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    yield scratch
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_playwright_and_selenium_on_every_server(project: pytest.Pytester,
+                                                 short_tmpdir: Path) -> None:
     result = project.runpytest_subprocess("browser_tests", *PLAYWRIGHT, "-v",
                                           "--durations=0", "--durations-min=0")
+    assert sorted(p.name for p in short_tmpdir.iterdir()) == [], "left in TMPDIR"
     default = [name for name in servers.default_names() if not servers.get(name).unavailable()]
     result.assert_outcomes(passed=2 * len(default))
     out = result.stdout.str()
