@@ -2,14 +2,6 @@
 
 The names below are the public API; they are imported on first use, so loading the plugin
 (which imports this package on every pytest run) imports no Flask, server or requests.
-
-Every module's docstring ends with ``PYTEST_DONT_REWRITE``: pytest rewrites the asserts of
-every module of an installed plugin as it imports it, and that rewrite was most of what
-loading the plugin cost where no bytecode is cached (CI and Docker images with
-``PYTHONDONTWRITEBYTECODE``). The package's asserts are internal checks, not test
-assertions: they need no rewriting.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

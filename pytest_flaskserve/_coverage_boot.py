@@ -12,8 +12,6 @@ runs the serving child with ``subprocess.call``. On SIGTERM the parent exits, an
 same SIGTERM from the process group) has saved its data. Under coverage the parent
 ignores SIGTERM while it waits, so the child saves and exits first and the parent then
 exits with the child's code.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

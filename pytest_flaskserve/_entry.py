@@ -6,8 +6,6 @@ target in ``FLASKSERVE_ENTRY`` (JSON: module, attr, factory, arguments as a Pyth
 literal). Importing this module builds the app exactly once, the way Flask would. Every
 server uses it when a test gives its app config (``FLASKSERVE_APP_SETTINGS``, see
 ``_child/app_settings.py``), so that config is applied the same way everywhere.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ a thread created outside ``threading`` never gets it, so coverage would record n
 that a request runs there. This wrapper installs that trace function in the calling thread
 on its first request, which is what ``threading`` does for its own threads. The app itself
 is built by the generated entry module (``FLASKSERVE_ENTRY``), exactly once.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ One place for both, used by the Playwright integration (``plugin/browser.py``, w
 applies them where pytest-playwright launches the browser) and by :func:`selenium_chrome`
 for Selenium. No browser is downloaded: Debian's ``chromium`` and ``chromium-driver``
 packages provide ``/usr/bin/chromium`` and ``/usr/bin/chromedriver``.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

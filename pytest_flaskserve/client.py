@@ -1,7 +1,4 @@
-"""A ``requests.Session`` that resolves relative URLs against the server's base URL.
-
-PYTEST_DONT_REWRITE
-"""
+"""A ``requests.Session`` that resolves relative URLs against the server's base URL."""
 
 from __future__ import annotations
 

@@ -25,8 +25,6 @@ data file, where pytest-cov's combine step (or ``coverage combine``) folds it in
   otherwise SIGKILL on SIGTERM before the child saved).
 
 Nothing here imports coverage unless the pytest process already did.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 They hold no pytest types, so the library can be used from scripts and benchmarks;
 ``plugin.py`` turns them into usage errors or test failures.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

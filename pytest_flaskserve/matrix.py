@@ -8,8 +8,6 @@ from each worker's ``workeroutput``).
 
 The JSON shape is :data:`SCHEMA` (a JSON Schema, draft 2020-12 subset); :func:`validate`
 checks a document against it without third-party packages.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

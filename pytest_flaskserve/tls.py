@@ -5,8 +5,6 @@ one CA per session, one certificate signed by it for ``localhost``, ``127.0.0.1`
 ``::1`` (and the bind address, when that is another one). Nothing here trusts the CA
 system-wide: clients are given :attr:`TLSFiles.ca_path` (``requests``' ``verify=``,
 ``httpx``' ``verify=``, ``curl --cacert``, :func:`client_context`).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

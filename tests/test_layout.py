@@ -52,14 +52,3 @@ def test_no_module_is_over_400_lines() -> None:
     long = {str(p.relative_to(PACKAGE.parent)): n for p in _modules(PACKAGE)
             if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}, long
-
-
-def test_every_module_opts_out_of_assert_rewriting() -> None:
-    """pytest rewrites each module of an installed plugin as it imports it unless the
-    module's docstring says ``PYTEST_DONT_REWRITE`` (see the package docstring: that
-    rewrite was most of the plugin's load time without a bytecode cache)."""
-    import ast
-
-    missing = [str(p.relative_to(PACKAGE.parent)) for p in _modules(PACKAGE)
-               if "PYTEST_DONT_REWRITE" not in (ast.get_docstring(ast.parse(p.read_text())) or "")]
-    assert missing == [], missing

@@ -5,6 +5,4 @@ and import the rest of this package only on demand, because they run where pytes
 wanted (a server, a watchdog that outlives pytest) and must start fast. Three such modules stay at the package's top level
 because their names appear in server command lines and coverage configuration:
 ``_entry``, ``_traced_entry`` and ``_coverage_boot``.
-
-PYTEST_DONT_REWRITE
 """

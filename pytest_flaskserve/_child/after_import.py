@@ -3,8 +3,6 @@
 Used inside server processes (the app-run ``sitecustomize`` and the coverage plugin) to
 patch Werkzeug only if and when the server imports it. Standard library only, and cheap
 to import: it runs before the server's own imports.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

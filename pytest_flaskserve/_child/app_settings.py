@@ -8,8 +8,6 @@ app's own script builds it, the boot ``sitecustomize`` does the same from ``run_
 ``instance_path`` is given to the app when it is created (it becomes the default that
 ``Flask(...)`` finds, so a factory that derives paths from ``app.instance_path`` sees it);
 ``config`` is applied after creation and before the first request. Standard library only.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 ``asgiref.wsgi.WsgiToAsgi(app)``, with the app built by the generated entry module
 (``FLASKSERVE_ENTRY``), exactly once. An ASGI server imports ``app`` from here.
-
-PYTEST_DONT_REWRITE
 """
 
 from asgiref.wsgi import WsgiToAsgi

@@ -4,8 +4,6 @@
 ``python -m cheroot`` has no TLS options; TLS in Cheroot is its ``ssl_adapter`` attribute
 (what CherryPy sets from ``server.ssl_certificate``). This runs ``cheroot.cli.main``
 unchanged, with the server it builds given Cheroot's builtin (``ssl`` module) adapter.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ generated entry module (``FLASKSERVE_ENTRY``) and runs
 docs it does not monkey-patch: an app that wants that calls ``eventlet.monkey_patch()``
 itself. SIGTERM ends it at once (exit -15). With ``FLASKSERVE_TLS_CERT`` and
 ``FLASKSERVE_TLS_KEY`` set the socket is wrapped with ``eventlet.wrap_ssl``.
-
-PYTEST_DONT_REWRITE
 """
 
 import os

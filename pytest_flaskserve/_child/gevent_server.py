@@ -6,8 +6,6 @@ library first (``monkey.patch_all()``, before anything else imports ``socket`` o
 (``FLASKSERVE_ENTRY``) and serves it with ``gevent.pywsgi.WSGIServer`` until it is
 signalled. SIGTERM ends it at once (exit -15), as it ends the script in the docs. With
 ``FLASKSERVE_TLS_CERT`` and ``FLASKSERVE_TLS_KEY`` set it serves HTTPS with them.
-
-PYTEST_DONT_REWRITE
 """
 
 from gevent import monkey

@@ -6,8 +6,6 @@ app may have started threads or atexit work that would keep it alive. The parent
 with a deadline (``process.run_captured``) and picks the last marker line; before
 leaving, the child kills what the app's import left below it. The child side imports
 neither pytest nor Flask here.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

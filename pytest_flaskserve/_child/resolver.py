@@ -2,8 +2,6 @@
 
 Run as ``python -m pytest_flaskserve._child.resolver REQUEST_JSON``; it answers through
 ``_child.answer`` (one marker line, whatever it found; the app may print around it). It uses only the standard library and Flask, never pytest.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

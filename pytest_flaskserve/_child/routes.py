@@ -6,8 +6,6 @@ production server would get. It builds the app the way the generated entry modul
 no-op so an ``app.run()`` at import cannot start serving, and prints one line
 ``FLASKSERVE-ROUTES <json>``. Only the standard library and Flask, never pytest: the
 user's app is never imported into the pytest process.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

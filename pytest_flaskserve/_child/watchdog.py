@@ -12,8 +12,6 @@ tree, the processes carrying the session's marker are swept, and the directories
 registered are removed. A pid whose process has changed (it exited and the pid went to a
 stranger) is left alone.
 Imports nothing from the package but the lifecycle helpers, and no Flask.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """What is served: Flask's ``--app`` grammar (:mod:`.grammar`), its resolution once in a child
 interpreter (:mod:`.resolve`), and the ``.flaskenv``/``.env`` files ``flask run`` reads
 (:mod:`.dotenv`). The names below are imported on first use; Flask's default app files
-are here, so that finding them costs the plugin's load no grammar.
-
-PYTEST_DONT_REWRITE
-"""
+are here, so that finding them costs the plugin's load no grammar."""
 
 from __future__ import annotations
 

@@ -10,8 +10,6 @@ Two placeholders are replaced in string values (and in ``instance_path``) when a
 starts: ``{session_dir}``, a temporary directory of this test session that the test
 process sees too (fixture ``flask_session_dir``), and ``{instance_path}``, the test run's
 instance folder inside it (fixture ``flask_instance_path``). No other text changes.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@ files itself and gives the result to every server and to the child that resolves
 (and takes ``FLASK_APP`` from them when nothing else names the app), so a variable from
 ``.env`` is seen under every server: deployment parity, not a dev-server-only value.
 Needs ``python-dotenv``, as Flask does; without it there is nothing to read.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ Parsing is pure (no import of the user's code): it checks the syntax Flask accep
 that the named file or module exists. Resolution runs Flask's discovery rules in a child
 interpreter (``_resolver.py``), so the pytest process never imports the user's app, and
 returns a :class:`ResolvedApp` that every launcher renders in its own native syntax.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 The child (``_resolver.py``) runs Flask's discovery rules with ``FLASK_RUN_FROM_CLI``
 set, so an ``app.run()`` at import time does not start serving; it reports what it found
 as JSON. Results are cached per spec for the session.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@
 file's own command with only its listen address moved to the test's free loopback port
 (:mod:`.listen`, through the rewriter the server's launcher names). Nothing here imports
 pytest; the plugin registers the launchers so tests can run on them by id.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

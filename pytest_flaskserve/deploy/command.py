@@ -6,8 +6,6 @@ exec-form ``CMD`` directly and a shell-form one with ``/bin/sh -c``. The command
 the same way here, with one change: the server's listen address, through the rewriter its
 launcher names (``Launcher.deploy_rewriter``). A program the plugin does not know is run as
 written when it listens on ``$PORT``, and refused (with the fix) when it does not.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

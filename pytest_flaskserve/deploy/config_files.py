@@ -4,8 +4,6 @@ Run the way their servers document: ``gunicorn -c gunicorn.conf.py [APP]`` and `
 --ini uwsgi.ini``, in the file's directory, the id being the file's name. When the file
 names no app (no ``wsgi_app``; no ``module``/``wsgi-file``), the test's app is added in
 the server's own syntax.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ shell-form one ignores it, a shell form runs under ``/bin/sh -c``. ``ENV`` is ap
 (except ``PATH``, which names the image's directories). ``WORKDIR`` is mapped back to the
 build context through the ``COPY``/``ADD`` that filled it (``COPY . /app`` + ``WORKDIR
 /app`` runs in the Dockerfile's directory).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ Gunicorn's own precedence does the rewrite: a ``--bind`` on the command line win
 is run as it is, unchanged, with one ``--bind`` added. What that cannot cover is
 refused: daemon mode (the server would leave the process the plugin watches and stops)
 and a hook that sets ``bind`` itself.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

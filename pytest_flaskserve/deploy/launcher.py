@@ -1,8 +1,5 @@
 """A deployment file's command as a launcher: the supervisor starts, waits for, diagnoses
-and stops it like any other server, with the stop rules of the server it starts.
-
-PYTEST_DONT_REWRITE
-"""
+and stops it like any other server, with the stop rules of the server it starts."""
 
 from __future__ import annotations
 

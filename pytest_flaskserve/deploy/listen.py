@@ -6,8 +6,6 @@ server listens on the plugin's free loopback port, what the command said before 
 ``-v``), and notes. Workers, worker class, timeouts, preload, hooks and environment are
 never touched. Rewriters raise :class:`~pytest_flaskserve.errors.UsageError` naming the
 file, line and fix for what cannot be rewritten safely (daemon mode, for one).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ Each process type whose command starts a web server becomes a server id,
 do the tests (:mod:`.command`). Types that run something else (``worker: celery ...``,
 ``release: flask db upgrade``) are left out; ``web`` must serve, since the platform
 routes HTTP to it.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ A deployment command is run by ``/bin/sh -c`` as the platforms do, so it is rewr
 place: only the words that set the listen address are replaced, everything else (quotes,
 ``$VARIABLES``, ``&&``) stays byte for byte as the user wrote it. ``shlex`` loses the
 positions, hence this small splitter (POSIX quoting: ``'...'``, ``"..."``, backslash).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@ the original's, so paths built from them still point next to the user's file.
 Which socket becomes the test's: the HTTP router (``http``) when there is one, otherwise
 the first ``http-socket``; a uwsgi-protocol ``socket`` (for nginx's ``uwsgi_pass``) is
 served as an ``http-socket`` instead, since the tests speak HTTP.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 Pure functions over text: they never change an outcome, they only explain it. Each rule
 looks for the evidence a user would look for in the log and says what to do next.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""The environment a server runs with, and the variables it never inherits from ours.
-
-PYTEST_DONT_REWRITE
-"""
+"""The environment a server runs with, and the variables it never inherits from ours."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""A running server as its starter sees it: URL, command, log, stop.
-
-PYTEST_DONT_REWRITE
-"""
+"""A running server as its starter sees it: URL, command, log, stop."""
 
 from __future__ import annotations
 

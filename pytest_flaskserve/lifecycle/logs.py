@@ -1,7 +1,4 @@
-"""Reading a server's log file: whole, bounded (for checks polled while waiting), its tail.
-
-PYTEST_DONT_REWRITE
-"""
+"""Reading a server's log file: whole, bounded (for checks polled while waiting), its tail."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Free ports on the loopback interface (who listens where is :mod:`.sockets`).
-
-PYTEST_DONT_REWRITE
-"""
+"""Free ports on the loopback interface (who listens where is :mod:`.sockets`)."""
 
 from __future__ import annotations
 

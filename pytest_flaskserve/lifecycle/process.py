@@ -3,8 +3,6 @@
 This module knows nothing of HTTP or Flask. The parent that started a process is the
 single source of truth for its exit code (``Popen`` here, the zygote for a warm process):
 psutil is used only to find descendants, never to wait.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

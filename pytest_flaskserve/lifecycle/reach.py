@@ -11,8 +11,6 @@ calls ``setsid()`` and drops our marker from its environment is then found by no
 A *child subreaper* (``PR_SET_CHILD_SUBREAPER``) receives such orphans instead, so every
 descendant stays in its tree, whatever session, group or environment it chose; the tree
 is what :func:`kill_tree` walks. Imports nothing from the package (the watchdog uses it).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ process is checked, so an early exit fails at once; one deadline bounds the whol
 Over TLS each probe is an HTTPS request that trusts the session's CA alone and checks
 the host name. A certificate that does not verify, or a plain-HTTP answer where TLS was
 expected, ends the wait at once: waiting longer cannot change what the server presents.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

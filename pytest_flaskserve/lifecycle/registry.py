@@ -3,8 +3,6 @@
 Every process we start carries :data:`OWNER_ENV`; the :data:`registry` knows the live ones
 and feeds a watchdog process that stops them if pytest dies; the sweeps find, by that
 marker, whatever escaped its process group.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

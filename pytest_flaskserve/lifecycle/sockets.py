@@ -2,8 +2,6 @@
 
 psutil works everywhere; on Linux the kernel's socket table (a netlink ``sock_diag`` dump)
 and ``/proc`` answer the per-start ownership question in well under a millisecond.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

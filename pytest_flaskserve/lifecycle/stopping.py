@@ -3,8 +3,6 @@
 The group stop is :meth:`ManagedProcess.stop`; the other strategies prepare it (the stop
 signal to the leader alone, or to the children of a paused leader) and then let it wait,
 kill what is left and reap, so every strategy ends in the same teardown.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 Fixtures, the reloader helpers and the benchmarks all start servers through
 :func:`start_server`, so every path gets the same environment hygiene, readiness rule,
 port retry, diagnosis and teardown.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,6 +1,3 @@
 """Does the app behave the same on every server? One HTTP exchange byte for byte
 (:mod:`.wire`), pinning requests to workers (:mod:`.workers`), the app's URL map
-(:mod:`.app_facts`) and the comparison (:mod:`.compare`). No pytest here.
-
-PYTEST_DONT_REWRITE
-"""
+(:mod:`.app_facts`) and the comparison (:mod:`.compare`). No pytest here."""

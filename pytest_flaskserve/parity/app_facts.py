@@ -3,8 +3,6 @@
 The app is built in ``_routes.py`` with the environment a production server gets (the
 supervisor's scrubbed environment), so ``app.debug`` is the value Gunicorn or uWSGI
 would see, and the pytest process never imports the user's code.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@ replaced by ``{host}`` in headers and bodies, so ``url_for(..., _external=True)`
 A server with several worker processes gets consecutive requests on its workers in turn
 (see :mod:`workers`), the way a load balancer spreads them, so state kept in one
 worker's memory shows up on the next request instead of now and then.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 ``http://`` where the client used ``https://``, and a session cookie without ``Secure``
 although the app asks for it. Nothing here sends a request: it reads responses already
 received (the smoke suite's cached GETs).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

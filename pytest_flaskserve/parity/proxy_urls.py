@@ -4,8 +4,6 @@ Behind nginx the app is reached at the server's own address; without ProxyFix (o
 it configured for the wrong headers) ``url_for(..., _external=True)`` and absolute
 redirects name that address, or ``http`` where the client used ``https``. Nothing here
 sends a request: it reads responses already received.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """The built-in smoke suite's checks (``--flask-smoke``): what works under the dev
 server and breaks in production, checked with no test written. No pytest here: the
 items that run the checks are in :mod:`pytest_flaskserve.plugin.smoke`.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """What the smoke checks share in one session: each server started once, the app's URL
 map read once, and every route's GET answer cached for the cross-server comparison. No
-pytest here (see :mod:`pytest_flaskserve.parity.smoke`).
-
-PYTEST_DONT_REWRITE
-"""
+pytest here (see :mod:`pytest_flaskserve.parity.smoke`)."""
 
 from __future__ import annotations
 

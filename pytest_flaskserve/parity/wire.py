@@ -5,8 +5,6 @@ part of a streamed body arrived, what a server sent after the headers of a HEAD 
 (clients skip it, but it corrupts the next response on a kept-alive connection), and a
 missing response as a value to compare rather than an exception. Every exchange uses its
 own connection with ``Connection: close``, so it reaches whichever worker accepts it.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ depends on how the workers share the port, which is read from their file descrip
   worker has it. Nothing is sent on a discarded connection.
 
 Only processes this session started are signalled, and never the leader.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

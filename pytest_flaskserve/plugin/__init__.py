@@ -2,8 +2,6 @@
 
 Loading this module imports only the option and marker tables and their loader; what
 starts, waits for or stops a server is imported when a test first asks for one.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

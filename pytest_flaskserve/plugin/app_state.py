@@ -2,8 +2,6 @@
 
 Servers see the same paths as ``{session_dir}`` and ``{instance_path}`` in ``config=``
 values and with ``instance_path=True`` (see ``appspec.config`` and docs/config.md).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ the test set one itself (``--base-url``, ``browser_context_args``, its marker, o
 argument). ``browser_type_launch_args`` gets the installed Chromium when Playwright's own
 build is not there (none is downloaded) and the flags a CI machine needs
 (``pytest_flaskserve.browsers``). Registered only when pytest-playwright is active.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

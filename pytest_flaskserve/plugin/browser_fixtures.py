@@ -1,9 +1,6 @@
 """pytest-playwright's fixtures, wrapped (see ``plugin/browser.py``, which registers this
 module only when pytest-playwright is active, after it, so that each fixture here receives
-pytest-playwright's own under the same name).
-
-PYTEST_DONT_REWRITE
-"""
+pytest-playwright's own under the same name)."""
 
 from __future__ import annotations
 

@@ -2,8 +2,6 @@
 skip and its reason for a server that cannot run the app), and every marker and the
 named app checked before any test runs, so a typo is a usage error up front. Imported
 by the hooks only when a collected test asks for a server.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
 """The pytest side of deployment files: --flask-deploy's and the ``flask_deploy``
 marker's server ids, and ``flask_server_factory.command``. Reading the files and running
-their commands is :mod:`pytest_flaskserve.deploy`'s.
-
-PYTEST_DONT_REWRITE
-"""
+their commands is :mod:`pytest_flaskserve.deploy`'s."""
 
 from __future__ import annotations
 

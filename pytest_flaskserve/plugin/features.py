@@ -3,8 +3,6 @@
 ``--flask-report=PATH`` for the same as JSON (:mod:`pytest_flaskserve.matrix`). Loaded
 by the core plugin through ``pytest_plugins`` (so ``-p no:flaskserve`` removes it too);
 what they do is imported only when a run uses them.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """The plugin's fixtures, thin: each imports what it needs when a test first asks for
 it, so loading the plugin costs nothing in a run that starts no server. Servers are
 shared per (spec, server, options) for the session by default (see :mod:`provision`).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

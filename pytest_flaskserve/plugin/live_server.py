@@ -12,8 +12,6 @@ usage error that names it.
 Defined only when pytest-flask is not active (``-p no:flask``, or not installed), so
 both plugins can be installed side by side: with pytest-flask active its own fixture and
 options stay as they are.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 A wrong argument gives the same message Python gives for a wrong call, prefixed with the
 marker's name, instead of being silently ignored.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

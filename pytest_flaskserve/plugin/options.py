@@ -1,7 +1,5 @@
 """The plugin's tables: every option once (its flag, ini key, environment variable,
 check and default; loaded by :mod:`settings`), and the markers. Imports no Flask or server.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

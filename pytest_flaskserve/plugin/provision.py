@@ -1,8 +1,6 @@
 """The servers a test gets: shared from a pool, started all at once for a module or a
 parity test, or one-off from ``flask_server_factory``. The fixtures in :mod:`fixtures`
 call these on first use; errors become our one-line test failures.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

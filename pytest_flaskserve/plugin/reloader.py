@@ -4,8 +4,6 @@ A thin factory over :mod:`pytest_flaskserve.reloader`: it copies the app's impor
 under pytest's temporary directory, starts the server through the session runtime (so
 it is recorded, its log is attached to a failure, and it is stopped with the test), and
 turns "this server or reloader type cannot reload here" into a skip with the reason.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
 """What the terminal shows: the header (app, where it came from, servers) and a summary
-of every server started (ready and stop times, exit codes, commands with ``-v``).
-
-PYTEST_DONT_REWRITE
-"""
+of every server started (ready and stop times, exit codes, commands with ``-v``)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,6 @@ a ``flask_servers`` marker narrows ``--flask-servers`` (or the default order); s
 or the command line names are *explicit* and run even where the app has no entry point for
 them; a missing server is skipped with its install command. No pytest here: callers pass
 the marker's server names.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """What the plugin keeps for one pytest session: the :class:`Runtime` (settings, the app,
 the shared :class:`Pool`, a :class:`Record` of every server's life). Imported on first
 use, when a test asks for a server: loading the plugin does not import this module.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 environment > ini > default, each value checked and its source remembered (the header
 shows it). The app spec follows Flask's own order instead: ``--flask-app``, the
 ``flask_app`` ini key, ``FLASK_APP``, then ``wsgi.py`` / ``app.py`` in the rootdir.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

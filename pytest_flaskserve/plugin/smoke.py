@@ -3,8 +3,6 @@ server, so a failure names the check and the server. The checks themselves, and 
 state the items share (each server started once, the URL map read once, responses
 cached for the cross-server comparison), are in :mod:`pytest_flaskserve.parity.smoke`.
 Items start what they need themselves, so any selection (``-k``, xdist) still works.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

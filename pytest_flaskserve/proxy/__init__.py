@@ -7,6 +7,4 @@ with its own prefix directory and waits until it serves through to the upstream;
 A launcher says whether and how it is deployed behind a proxy
 (:attr:`~pytest_flaskserve.servers.base.Launcher.proxy_protocol`); nothing here names a
 server.
-
-PYTEST_DONT_REWRITE
 """

@@ -16,8 +16,6 @@ own handlers, so they still reach nginx) and exits with nginx's exit code.
 It is ready when a request through it reaches the
 upstream; an answer nginx made up itself (502/504 with an upstream error in its log) is
 a failed start that says what nginx could not reach.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

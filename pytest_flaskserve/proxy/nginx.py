@@ -16,8 +16,6 @@ uWSGI is deployed with ``uwsgi_pass`` to its native protocol socket; nginx's
 ``uwsgi_params`` are written out here (so no file of the system's nginx is needed) and the
 forwarded headers go as ``uwsgi_param HTTP_X_FORWARDED_*``, which is how the app sees
 them (nginx also passes the client's own request headers, ``Host`` included).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

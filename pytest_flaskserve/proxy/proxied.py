@@ -6,8 +6,6 @@ nginx starts, so a failure is always named after the part that failed. The handl
 ``wait_for_log()`` are the server's (that is where the app runs), ``log_tail()`` adds
 nginx's error and access logs, and ``stop()`` stops nginx first (gracefully: requests
 under way finish), then the server.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

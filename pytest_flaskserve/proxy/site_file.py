@@ -7,8 +7,6 @@ would bind the host's real ports, are dropped), the address in ``proxy_pass``,
 relative ``include`` (``include uwsgi_params;``) is made absolute (next to the file,
 else nginx's own configuration directory). Anything else that cannot be rewritten is a
 :class:`UsageError` naming the file and line.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

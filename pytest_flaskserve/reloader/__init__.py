@@ -4,10 +4,7 @@ factory over :class:`ReloadingServer`.
 
 Modules: ``outcome`` (what happened, the errors), ``config`` (profiles and reloader
 options), ``project_copy`` (the scratch copy), ``edits`` (file edits), ``starting``
-(start and probe), ``server`` (:class:`ReloadingServer`).
-
-PYTEST_DONT_REWRITE
-"""
+(start and probe), ``server`` (:class:`ReloadingServer`)."""
 
 from pytest_flaskserve.reloader.config import (
     FAST_INTERVAL,

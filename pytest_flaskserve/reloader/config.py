@@ -1,8 +1,5 @@
 """Which reloader a server has and how to switch it on: its profile, the options a test
-sets (:class:`ReloaderConfig`) and the arguments and environment that give them.
-
-PYTEST_DONT_REWRITE
-"""
+sets (:class:`ReloaderConfig`) and the arguments and environment that give them."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
 """File edits of the copy that reloaders cannot miss: atomic writes with a bumped mtime,
-statements inserted where they run first, and the record of edits awaiting an outcome.
-
-PYTEST_DONT_REWRITE
-"""
+statements inserted where they run first, and the record of edits awaiting an outcome."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
 """What a server did after an edit: :class:`Outcome`, :class:`ReloadResult`, the errors,
-and what its log says (restarts counted, why a watchdog reloader never notices).
-
-PYTEST_DONT_REWRITE
-"""
+and what its log says (restarts counted, why a watchdog reloader never notices)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
 """The scratch copy of the app's import root that a reloading server runs, so edits never
-touch the user's files (:func:`copy_project`), and the app as found there (:func:`relocate`).
-
-PYTEST_DONT_REWRITE
-"""
+touch the user's files (:func:`copy_project`), and the app as found there (:func:`relocate`)."""
 
 from __future__ import annotations
 

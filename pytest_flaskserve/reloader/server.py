@@ -1,6 +1,4 @@
-"""A reload-capable server on a copy of the app: edit files, wait, classify the outcome.
-PYTEST_DONT_REWRITE
-"""
+"""A reload-capable server on a copy of the app: edit files, wait, classify the outcome."""
 
 from __future__ import annotations
 

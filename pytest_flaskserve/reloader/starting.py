@@ -1,8 +1,5 @@
 """How a :class:`~pytest_flaskserve.reloader.server.ReloadingServer` starts its server
-(:data:`Starter`, :func:`default_starter`) and probes it (:func:`fetch`).
-
-PYTEST_DONT_REWRITE
-"""
+(:data:`Starter`, :func:`default_starter`) and probes it (:func:`fetch`)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,6 @@
 Adding a server is one module with one :class:`Launcher` subclass decorated with
 :func:`register`; nothing else in the package names a server. Third-party launchers can
 register through the ``pytest_flaskserve.servers`` entry-point group.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 The script's ``app.run(...)`` keeps all its arguments but the address: a small
 ``sitecustomize`` (``pytest_flaskserve/_boot``) moves it to the plugin's port, also in
 the reloader's child, which re-runs the same command with the same environment.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

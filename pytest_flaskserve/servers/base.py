@@ -1,7 +1,4 @@
-"""What a launcher is: one class per server that renders a command, never runs one.
-
-PYTEST_DONT_REWRITE
-"""
+"""What a launcher is: one class per server that renders a command, never runs one."""
 
 from __future__ import annotations
 

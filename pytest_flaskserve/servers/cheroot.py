@@ -7,8 +7,6 @@ module. One process, a thread pool; SIGTERM ends it at once.
 Its command line has no TLS options, so over TLS the same command line runs through
 ``pytest_flaskserve._child.cheroot_tls``, which gives the server Cheroot's builtin SSL
 adapter (what CherryPy's ``server.ssl_certificate`` sets).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

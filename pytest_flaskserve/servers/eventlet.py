@@ -6,8 +6,6 @@ server and the app; the plugin ships that script (``pytest_flaskserve._child.
 eventlet_server``), so every spec form reaches it through the generated entry module. It
 does not monkey-patch, as the docs' script does not. One process, one green thread per
 connection; SIGTERM ends it at once (exit -15).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""``flask run``: Flask's own development server, driven by its own CLI.
-
-PYTEST_DONT_REWRITE
-"""
+"""``flask run``: Flask's own development server, driven by its own CLI."""
 
 from __future__ import annotations
 

@@ -6,8 +6,6 @@ gevent_server``), so every spec form reaches it through the generated entry modu
 process, one greenlet per connection; the standard library is patched first, so an app
 whose blocking calls misbehave under gevent shows it here. SIGTERM ends it at once
 (exit -15: the docs' script installs no handler, and gevent has none of its own).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ the generated entry module. Under coverage the app is served through
 ``pytest_flaskserve._traced_entry`` (see there). Every behaviour flag is passed explicitly because Granian also
 reads ``GRANIAN_*`` environment variables, and a stray ``GRANIAN_FACTORY`` or
 ``GRANIAN_INTERFACE`` would otherwise change what is served.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

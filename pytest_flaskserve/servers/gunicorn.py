@@ -15,8 +15,6 @@ stop and the workers' SIGCHLD in one batch, finds them exited, reaps them with t
 status and, with ``--graceful-timeout 0``, exits 0 at once: ~70 ms, nothing killed. The
 timeout also bounds a worker's own wait for in-flight requests (gthread, gevent); a test
 server being stopped has none worth waiting for.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ default set): choose them with ``--flask-servers=gunicorn-gevent`` or
 ``@pytest.mark.flask_servers("gunicorn-gthread")``. They catch what only shows under
 another concurrency model: thread-local state shared across requests (gthread), blocking
 calls and monkey-patching surprises (gevent).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

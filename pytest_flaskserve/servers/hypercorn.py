@@ -15,8 +15,6 @@ suite's ``head`` check caught it; Hypercorn issue 331 lists its other WSGI devia
 The ``asgi:`` prefix names the interface instead of letting Hypercorn guess it. One
 worker process under a main process with ``--workers 1``. SIGTERM is a graceful
 shutdown, exit 0.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -28,8 +28,6 @@ seccomp profile) that forbids user namespaces; run as a normal user there.
 
 Stopping: SIGTERM to the group is Apache's immediate stop; the parent reaps its children
 and exits 0. (SIGWINCH, Apache's graceful stop, waits for the children's idle timeouts.)
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ Not a server of its own: one variant is made for every launcher whose
 ``uwsgi_pass`` to uWSGI's native socket). Everything about the server itself is asked
 of the launcher behind; starting one starts that server, then nginx in front of it.
 Opt-in: by name (``--flask-servers``, the marker) or with ``--flask-proxy=nginx``.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

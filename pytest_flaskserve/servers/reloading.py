@@ -1,7 +1,4 @@
-"""What a server's reloader looks like from outside: the profile a launcher names.
-
-PYTEST_DONT_REWRITE
-"""
+"""What a server's reloader looks like from outside: the profile a launcher names."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
 """A server run from a small script the plugin ships under ``_child/`` (Flask's deployment
-pages run gevent and eventlet that way): the base of those launchers.
-
-PYTEST_DONT_REWRITE
-"""
+pages run gevent and eventlet that way): the base of those launchers."""
 
 from __future__ import annotations
 

@@ -8,8 +8,6 @@ interface otherwise; ``--lifespan off`` because ``WsgiToAsgi`` has no lifespan p
 (Uvicorn would log that it is unsupported at every start). One process (Uvicorn forks a
 supervisor and workers only for ``--workers`` > 1). SIGTERM is a graceful shutdown:
 in-flight requests finish, exit 0.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -24,8 +24,6 @@ one's ``exit()`` is still running the Python teardown (``uwsgi_python_atexit``):
 ``atexit`` handlers were skipped in about half of the stops, and one stop in a
 benchmark hung until killed. SIGINT twice is the same signal, blocked while its handler
 runs, so each worker exits exactly once, through its full teardown.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ worker classes), with uWSGI's gevent plugin running 100 greenlets per worker and
 It needs a uWSGI built with the gevent plugin (pip's build embeds it when gevent's
 headers are found; Debian's ``uwsgi-core`` has it as the separate ``uwsgi-plugin-gevent-
 python3``) and gevent in the test run's environment.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 Waitress takes ``module:name`` and ``--call module:factory`` (no arguments); a factory
 with arguments goes through the generated entry module.
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

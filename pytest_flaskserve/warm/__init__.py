@@ -1,10 +1,7 @@
 """``--flask-warm``: servers forked from a pre-warmed launcher process (a zygote) instead of
 started in a new interpreter. :mod:`.launcher` and :mod:`.process` run in pytest,
 :mod:`.zygote` and :mod:`.become` in the zygote and its children, :mod:`.command` in both.
-Imported lazily, so that the zygote importing :mod:`.zygote` loads nothing of the client.
-
-PYTEST_DONT_REWRITE
-"""
+Imported lazily, so that the zygote importing :mod:`.zygote` loads nothing of the client."""
 
 from __future__ import annotations
 

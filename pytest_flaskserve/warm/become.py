@@ -1,8 +1,5 @@
 """Runs in a child the zygote forked: turn it into ``python ARGV...`` in place (stdio, path,
-argv, ``__main__``, sitecustomize), then run the server's entry point.
-
-PYTEST_DONT_REWRITE
-"""
+argv, ``__main__``, sitecustomize), then run the server's entry point."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
 """What a warm start runs (``python -m MODULE`` or ``python SCRIPT``), the environment that
 forces a cold start, and the path a fresh interpreter would build. Standard library only:
-the zygote and its children import it.
-
-PYTEST_DONT_REWRITE
-"""
+the zygote and its children import it."""
 
 from __future__ import annotations
 

@@ -32,8 +32,6 @@ interpreter flags, a startup-only variable such as ``PYTHONHASHSEED`` or coverag
 shadows a preloaded module, the zygote not ready or gone). Known differences from a cold
 start: children share the zygote's hash seed, and modules imported by the zygote are
 already imported (their import-time side effects happened once, in the zygote).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
 """WarmProcess: a server forked by the zygote, stopped by ``ManagedProcess``'s one stop
-algorithm through the steps it overrides.
-
-PYTEST_DONT_REWRITE
-"""
+algorithm through the steps it overrides."""
 
 from __future__ import annotations
 

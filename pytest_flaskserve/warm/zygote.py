@@ -1,8 +1,5 @@
 """Runs in the zygote (``python -c "...zygote_main(fd, preload, groups)"``): preload the
-servers' modules, fork a child per request, reap children and report their exit codes.
-
-PYTEST_DONT_REWRITE
-"""
+servers' modules, fork a child per request, reap children and report their exit codes."""
 
 from __future__ import annotations
 

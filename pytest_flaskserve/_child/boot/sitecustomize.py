@@ -12,8 +12,6 @@ Then it hands over to the interpreter's own ``sitecustomize``, if there is one.
 files and exclude patterns, so reloader tests need not wait a full second per poll;
 Flask's CLI has no flag for the interval or the type. It also narrows the watchdog
 reloader's inotify subscription to changes (``_changes_only``).
-
-PYTEST_DONT_REWRITE
 """
 
 from __future__ import annotations
