@@ -134,6 +134,10 @@ class Launcher(ABC):
     warm_preload: ClassVar[tuple[str, ...]] = ()
     #: entry-point groups it scans at start (scanned once in the warm launcher too)
     warm_entry_point_groups: ClassVar[tuple[str, ...]] = ()
+    #: ``"module:function"`` run in every forked server before its entry point, to
+    #: recompute what its preloaded modules computed at import from the zygote's cwd and
+    #: environment (a module under ``pytest_flaskserve._child``; see its Gunicorn one)
+    warm_refresh: ClassVar[str | None] = None
     #: it serves the app by running the app's own script (``python app.py``)
     runs_script: ClassVar[bool] = False
     #: what to do when the script it runs serves on an address of its own (the diagnosis)

@@ -56,6 +56,7 @@ class Gunicorn(Launcher):
     warm_preload = ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.sync",
                     "gunicorn.workers.gthread", "gunicorn.http.wsgi", "gunicorn.glogging")
     warm_entry_point_groups = ("gunicorn.workers",)  # its worker classes
+    warm_refresh = "pytest_flaskserve._child.gunicorn_defaults:refresh"
     listening_wordings = ("Listening at:",)
     daemon_hint = "Gunicorn's `daemon = True` in gunicorn.conf.py"
 

@@ -4,14 +4,12 @@ argv, ``__main__``, sitecustomize), then run the server's entry point."""
 from __future__ import annotations
 
 import builtins
-import contextlib
 import importlib
 import importlib.machinery
 import io
 import os
 import sys
 import types
-from typing import Any
 
 from pytest_flaskserve.warm.command import Child, prefix_entries
 
@@ -31,7 +29,7 @@ def become(child: Child) -> None:
     # the list object when the zygote imported it.
     sys.orig_argv[:] = child.argv
     importlib.invalidate_caches()
-    _refresh_import_time_values()
+    _refresh_import_time_values(child.refreshers)
     _run_sitecustomize()
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
@@ -62,29 +60,13 @@ def become(child: Child) -> None:
     exec(code, main.__dict__)
 
 
-def _refresh_import_time_values() -> None:
-    """Recompute what preloaded modules computed from the zygote's cwd and environment.
-
-    Found by reading the preloaded packages for module- and class-level reads of
-    ``os.environ``/``getcwd`` (the warm tests compare a warm server's cwd, ``sys.path``
-    and environment with a cold one's): Gunicorn's settings take their defaults when
-    gunicorn.config is imported: ``Workers.default`` (``WEB_CONCURRENCY``),
-    ``Chdir.default`` (``util.getcwd()``: the worker would chdir to the zygote's
-    directory and put it first on ``sys.path``) and ``ForwardedAllowIPS.default``
-    (``FORWARDED_ALLOW_IPS``). Each ``Config`` instantiates its settings from these class
-    attributes, so setting them again before Gunicorn parses its command line is enough.
-    """
-    config = sys.modules.get("gunicorn.config")
-    if config is None:
-        return
-    util: Any = getattr(config, "util", None)
-    with contextlib.suppress(AttributeError, ValueError):
-        config.Workers.default = int(os.environ.get("WEB_CONCURRENCY", 1))
-    with contextlib.suppress(AttributeError, OSError):
-        config.Chdir.default = util.getcwd()
-    with contextlib.suppress(AttributeError):
-        config.ForwardedAllowIPS.default = os.environ.get("FORWARDED_ALLOW_IPS",
-                                                          "127.0.0.1,::1")
+def _refresh_import_time_values(refreshers: tuple[str, ...]) -> None:
+    """Run the launchers' ``warm_refresh`` hooks: each recomputes what a preloaded module
+    computed at import from the zygote's cwd and environment (the warm tests compare a
+    warm server's cwd, ``sys.path`` and environment with a cold one's)."""
+    for ref in refreshers:
+        module, _, function = ref.partition(":")
+        getattr(importlib.import_module(module), function)()
 
 
 def _reset_stdio(unbuffered: bool) -> None:

@@ -90,3 +90,6 @@ class Child:
     env: dict[str, str]
     cwd: str
     command: Command
+    #: ``module:function`` hooks the launchers name (``warm_refresh``), run before the
+    #: server's entry point
+    refreshers: tuple[str, ...] = ()

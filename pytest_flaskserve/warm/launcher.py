@@ -82,6 +82,13 @@ def entry_point_groups() -> tuple[str, ...]:
                                for g in launcher.warm_entry_point_groups))
 
 
+def refreshers() -> tuple[str, ...]:
+    """Every launcher's ``warm_refresh`` (``module:function``), run in each forked server:
+    each does nothing unless its server's modules were preloaded."""
+    return tuple(dict.fromkeys(launcher.warm_refresh for launcher in _launchers()
+                               if launcher.warm_refresh))
+
+
 def warm_servers() -> frozenset[str]:
     """Servers whose launchers say their command can start warm."""
     return frozenset(launcher.name for launcher in _launchers() if launcher.starts_warm)
@@ -111,6 +118,7 @@ class WarmLauncher:
         self.python = python or sys.executable
         self.preload = preload_modules() if preload is None else tuple(preload)
         self.entry_point_groups = entry_point_groups()
+        self.refreshers = refreshers()
         self.log_dir = log_dir
         source = dict(os.environ if base_env is None else base_env)
         # The session's environment without what configures one server (Flask's and
@@ -160,7 +168,7 @@ class WarmLauncher:
                 "import pytest_flaskserve.warm.zygote as _w\n"
                 "del sys.path[0]\n"
                 f"_w.zygote_main({child.fileno()}, {list(self.preload)!r}, "
-                f"{list(self.entry_point_groups)!r})\n")
+                f"{list(self.entry_point_groups)!r}, {list(self.refreshers)!r})\n")
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_dir / f"warm-launcher-{os.getpid()}.log", "ab")

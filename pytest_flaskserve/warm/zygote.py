@@ -1,4 +1,4 @@
-"""Runs in the zygote (``python -c "...zygote_main(fd, preload, groups)"``): preload the
+"""Runs in the zygote (``python -c "...zygote_main(fd, preload, groups, refreshers)"``): preload the
 servers' modules, fork a child per request, reap children and report their exit codes."""
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from pytest_flaskserve.warm.become import become
 from pytest_flaskserve.warm.command import Child, parse_command
 
 
-def zygote_main(fd: int, preload: list[str], groups: list[str]) -> None:
+def zygote_main(fd: int, preload: list[str], groups: list[str],
+                refreshers: list[str] | None = None) -> None:
     """The zygote's main: preload, serve; in a forked child, become the server.
 
     The child returns here out of the loop (its frames, sockets and pipes gone) and runs
     the server from the interpreter's top level, so the exit path is the interpreter's.
     """
-    child = _Zygote(fd, preload, groups).serve()
+    child = _Zygote(fd, preload, groups, refreshers or []).serve()
     if child is None:
         return
     try:
@@ -49,8 +50,10 @@ _HERE = os.path.dirname(__file__)
 
 
 class _Zygote:
-    def __init__(self, fd: int, preload: list[str], groups: list[str]) -> None:
+    def __init__(self, fd: int, preload: list[str], groups: list[str],
+                 refreshers: list[str]) -> None:
         t0 = time.perf_counter()
+        self.refreshers = tuple(refreshers)
         self.sock = socket.socket(fileno=fd)
         self.sock.setblocking(True)
         self.base_path = [p for p in sys.path if p]
@@ -187,7 +190,8 @@ class _Zygote:
                     os.write(sync_w, f"E{exc}".encode())
                 os._exit(127)
             signal.signal(signal.SIGCHLD, self.initial_sigchld)
-            return Child(argv=message["argv"], env=message["env"], cwd=cwd, command=command)
+            return Child(argv=message["argv"], env=message["env"], cwd=cwd, command=command,
+                         refreshers=self.refreshers)
         for fd in (sync_w, null_fd, log_fd):
             os.close(fd)
         status = b""
