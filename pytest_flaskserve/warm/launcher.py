@@ -333,7 +333,10 @@ class WarmLauncher:
                 self._exits.setdefault(proc.pid, -signal.SIGKILL)
             self._cond.notify_all()
 
-    def _spawn(self, proc: WarmProcess) -> int:
+    # -- what a WarmProcess asks of the zygote that forked it ----------------------------
+    def fork_server(self, proc: WarmProcess) -> int:
+        """Fork ``proc``'s command from the zygote; its pid. :class:`WarmUnavailable` if
+        the zygote is gone or does not answer, OSError if the child could not be set up."""
         request_id = next(self._ids)
         message = {"op": "spawn", "id": request_id, "argv": proc.argv, "env": proc.env,
                    "cwd": proc.cwd, "log": str(proc.log_path)}
@@ -354,11 +357,13 @@ class WarmLauncher:
             self._live[pid] = proc
             return pid
 
-    def _exit_code(self, pid: int) -> int | None:
+    def exit_code(self, pid: int) -> int | None:
+        """The exit code the zygote reported for ``pid``, or None while it runs."""
         with self._cond:
             return self._exits.get(pid)
 
-    def _wait(self, pid: int, timeout: float) -> int | None:
+    def wait_exit(self, pid: int, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds for ``pid``'s exit code; None if still running."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while pid not in self._exits:
@@ -368,7 +373,8 @@ class WarmLauncher:
                 self._cond.wait(left)
             return self._exits[pid]
 
-    def _forget(self, pid: int) -> None:
+    def forget(self, pid: int) -> None:
+        """``pid`` is stopped and its exit code read: no longer ours to track."""
         with self._cond:
             self._live.pop(pid, None)
 

@@ -32,20 +32,20 @@ class WarmProcess(ManagedProcess):
 
     def _spawn(self) -> int:
         """Fork the server from the zygote; its pid. OSError if it cannot be started."""
-        return self.launcher._spawn(self)
+        return self.launcher.fork_server(self)
 
     def _poll(self) -> int | None:
         """The exit code once the zygote has reported it, else None."""
-        return self.launcher._exit_code(self.pid)
+        return self.launcher.exit_code(self.pid)
 
     def _wait(self, timeout: float | None) -> int | None:
         # a SIGKILLed child is reaped by the zygote at once; the bound only matters if the
         # zygote is gone, and then its children are marked killed (WarmLauncher._lost)
-        return self.launcher._wait(self.pid, KILLED_WAIT if timeout is None else timeout)
+        return self.launcher.wait_exit(self.pid, KILLED_WAIT if timeout is None else timeout)
 
     def wait(self, timeout: float) -> int | None:
         """Wait up to ``timeout`` seconds for the exit code; None if still running."""
         return self._wait(timeout)
 
     def _forget(self) -> None:
-        self.launcher._forget(self.pid)
+        self.launcher.forget(self.pid)
