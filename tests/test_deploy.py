@@ -245,6 +245,20 @@ def test_bad_file_in_a_marker_is_a_usage_error(pytester: pytest.Pytester) -> Non
     assert "no process type starts a web server" in result.stderr.str()
 
 
+def test_server_args_for_a_deployment_id_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    """A deployment id runs its file's command as written: arguments given for it would be
+    silently ignored, so they are refused, naming the file to put them in."""
+    pytester.path.joinpath("Procfile").write_text("web: gunicorn hello:app --bind :$PORT\n")
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-deploy=Procfile", "-p", "no:cacheprovider",
+                                           "--flask-server-args=procfile:web=--timeout 5")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str() + result.stderr.str()
+    errors = [ln for ln in result.stderr.lines if ln.startswith("ERROR: ")]
+    assert errors == ["ERROR: pytest-flaskserve: --flask-server-args: procfile:web=--timeout 5: "
+                      f"procfile:web runs {pytester.path / 'Procfile'}:1 as written; put the "
+                      "arguments in that file"], result.stderr.str()
+
+
 @pytest.fixture
 def shop(pytester: pytest.Pytester) -> Path:
     """A copy of example_apps/deploy as the pytester project (its own pytest.ini)."""

@@ -31,6 +31,10 @@ class DeployLauncher(Launcher):
     def unavailable(self) -> str | None:
         return self.server.unavailable() if self.server is not None else None
 
+    def refuses_server_args(self) -> str | None:
+        return (f"{self.name} runs {self.command.where} as written; put the arguments in "
+                "that file")
+
     def own_app(self) -> ResolvedApp | None:
         if self.command.app_words is not None:
             return None  # a config file alone: it serves the test's app

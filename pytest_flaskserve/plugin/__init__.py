@@ -7,6 +7,7 @@ starts, waits for or stops a server is imported when a test first asks for one.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Generator
@@ -62,6 +63,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
             for name in named:
                 servers.get(name)
+            source = settings.sources.get("server_args", "--flask-server-args")
+            for name, args in settings.server_args:
+                refused = servers.get(name).refuses_server_args()
+                if refused:
+                    raise UsageError(f"{source}: {name}={shlex.join(args)}: {refused}")
     except UsageError as exc:
         raise _usage(exc) from None
     _stop_on_sigterm()

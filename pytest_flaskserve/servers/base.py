@@ -178,6 +178,11 @@ class Launcher(ABC):
             elif cls.__dict__.get("stop_leader_first"):
                 cls.stop_strategy = StopStrategy.LEADER_FIRST
 
+    def refuses_server_args(self) -> str | None:
+        """Why ``--flask-server-args`` cannot apply to this server (a command it runs as
+        written), or None: the arguments go on the command line the launcher builds."""
+        return None
+
     def unavailable(self) -> str | None:
         """Why the server cannot run in this environment, or None."""
         if self.requires is None:
