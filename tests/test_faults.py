@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 HARNESS = Path(__file__).resolve().parent.parent / "benchmarks" / "faults.py"
-#: app-run is left out: its start-up check of a module without a main guard imports the app
-#: in a helper that exits without killing what the import detached (open, see notes)
+#: app-run is left out: named explicitly, it runs the case's app module (no main guard) as a
+#: script, which detaches the escapee at import and exits at once; a cold server's main
+#: process gone, the escapee passes to init: the limit README's "What happens when things
+#: go wrong" states
 SERVERS = "flask-run,gunicorn,waitress,uwsgi,granian,cheroot"
 
 
