@@ -41,8 +41,13 @@ sys.path.insert(0, str(ROOT))
 from pytest_flaskserve import servers  # noqa: E402
 from pytest_flaskserve.lifecycle.reach import become_subreaper  # noqa: E402
 
-#: how long after a run ends its leftovers are counted (the issue's rule)
+#: how long after a run ends its leftovers are counted
 AFTER = 5.0
+#: the pytest plugins the plugin-* cases run with, installed on demand (``--no-deps``:
+#: pytest is here) into a directory only those runs see, so no other case has them
+PLUGIN_DISTRIBUTIONS = {"timeout": "pytest-timeout", "rerunfailures": "pytest-rerunfailures",
+                        "randomly": "pytest-randomly"}
+PLUGIN_DEPS = ROOT / "benchmarks" / "results" / ".deps-faults"
 
 HELLO = """
 from flask import Flask
@@ -163,6 +168,19 @@ def test_c_again(flask_url):
 """
 
 
+def install_plugins(names: list[str]) -> None:
+    """Make the pytest plugins ``names`` importable from PLUGIN_DEPS (once)."""
+    missing = [PLUGIN_DISTRIBUTIONS[n] for n in names
+               if not any(PLUGIN_DEPS.glob(PLUGIN_DISTRIBUTIONS[n].replace("-", "_") + "-*"))]
+    if not missing:
+        return
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                           "--disable-pip-version-check", "--target", str(PLUGIN_DEPS),
+                           *missing], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise SystemExit(f"cannot install {', '.join(missing)}: {done.stderr.strip()[-500:]}")
+
+
 @dataclass
 class Run:
     """One pytest run of a case: where, how, and what the fault does while it runs."""
@@ -186,6 +204,12 @@ class Run:
         env = {**os.environ, "FAULT_POINTS": str(self.directory / "points"),
                "ESCAPEES": str(self.directory / "escapees"), **self.env}
         env.pop("PYTEST_ADDOPTS", None)
+        plugins = [name for flag, name in zip(self.args, self.args[1:], strict=False)
+                   if flag == "-p" and name in PLUGIN_DISTRIBUTIONS]
+        if plugins:
+            install_plugins(plugins)
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(PLUGIN_DEPS), env.get("PYTHONPATH")]))
         argv = [sys.executable, *self.python_flags, "-m", "pytest", "-p", "no:cacheprovider",
                 "--flask-app=app:app", f"--flask-servers={self.server}", *self.args]
         limits = dict(self.limits)
@@ -365,6 +389,9 @@ def judge(case: str, runs: list[Run], check: Callable[[list[int | None], list[Ru
         time.sleep(AFTER)
         alive, listening = sampler.alive(), sampler.listening()
         note = check(codes, runs) if check is not None else ""
+        # a usage or internal error means the case never ran: nothing left proves nothing
+        if not note and any(code in (3, 4) for code in codes):
+            note = f"pytest exited {codes} before the case ran: see {runs[0].directory}"
         for proc_handle in list(sampler.seen.values()):  # clean up after a failed verdict
             try:
                 if proc_handle.is_running():
