@@ -191,3 +191,35 @@ def test_stop_returns_the_real_exit_code(pytester: pytest.Pytester, examples: Pa
     """)
     result = pytester.runpytest_subprocess("--flask-app=hello:app")
     result.assert_outcomes(passed=7)
+
+
+SIGTERM_INSIDE_A_STOP = """
+import os, signal
+
+def test_sigterm_arrives_inside_a_stop(flask_server):
+    with open("server.pid", "w") as f:
+        f.write(str(flask_server.pid))
+    # what a stop in progress holds when the signal interrupts it (teardown, Ctrl-C)
+    flask_server._process._lock.acquire()
+    os.kill(os.getpid(), signal.SIGTERM)
+"""
+
+
+def test_sigterm_during_a_stop_still_stops_and_ends_the_run(pytester: pytest.Pytester,
+                                                            examples: Path) -> None:
+    """The SIGTERM handler stops every server from wherever the main thread was; inside a
+    stop (which holds the process's lock) it deadlocked, and pytest never ended."""
+    pytester.makepyfile(test_inner=SIGTERM_INSIDE_A_STOP)
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                             "--flask-app=hello:app", "--flask-servers=flask-run"],
+                            cwd=pytester.path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail("pytest hung in its SIGTERM handler")
+    assert code == -signal.SIGTERM
+    server = int((pytester.path / "server.pid").read_text())
+    assert not alive(server), "the server outlived pytest"

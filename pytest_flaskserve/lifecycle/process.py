@@ -92,7 +92,9 @@ class ManagedProcess:
         self.env = {**env, OWNER_ENV: self.owner}
         self._pid: int | None = None
         self._popen: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
+        # Re-entrant: pytest's SIGTERM handler (plugin) stops every server from wherever
+        # the main thread was, possibly inside a stop holding this lock.
+        self._lock = threading.RLock()
         self.stop_result: StopResult | None = None
 
     # -- start ----------------------------------------------------------------------

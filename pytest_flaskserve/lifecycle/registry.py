@@ -126,7 +126,7 @@ class Registry:
     def __init__(self) -> None:
         self._live: dict[int, Registered] = {}
         self.started = False  # anything was ever started (worth a final sweep)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant for the SIGTERM handler, as in a stop
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._watch_sock: socket.socket | None = None
 

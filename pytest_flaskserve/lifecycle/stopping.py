@@ -48,7 +48,8 @@ def stop(proc: ManagedProcess, strategy: StopStrategy, sig: int, grace: float) -
 _draining: set[int] = set()
 #: a worker exits ~35 ms after its signal; one still running this much later lost it
 _RESEND_AFTER = 0.3
-_draining_lock = threading.Lock()
+#: re-entrant: the SIGTERM handler may stop a server while the main thread holds it
+_draining_lock = threading.RLock()
 
 
 def stop_children_first(proc: ManagedProcess, sig: int, grace: float) -> bool:
