@@ -161,3 +161,37 @@ def test_the_watchdog_removes_a_server_temp_dir(pytester: pytest.Pytester,
     assert made.name.startswith("flaskserve-mod_wsgi-"), (made, output)
     dog.wait(timeout=15)
     assert not made.exists(), f"{made} outlived pytest: {sorted(made.iterdir())}"
+
+
+DIE_BEFORE_REGISTERING = """
+import os
+from pytest_flaskserve.lifecycle import registry
+
+def die(proc):  # pytest dies (pytest-timeout's os._exit) between the spawn and add()
+    with open("server.pid", "w") as f:
+        f.write(str(proc.pid))
+    os._exit(1)
+
+registry.registry.add = die
+"""
+
+
+def test_a_server_spawned_just_before_pytest_died_is_stopped(pytester: pytest.Pytester,
+                                                            examples: Path) -> None:
+    """The watchdog runs before the first spawn: a pytest that dies right after spawning a
+    server, before registering it, still has its server swept by its marker."""
+    pytester.makeconftest(DIE_BEFORE_REGISTERING)
+    pytester.makepyfile(test_inner="def test_x(flask_server):\n    pass\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                           "--flask-app=hello:app", "--flask-servers=flask-run"],
+                          cwd=pytester.path, capture_output=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    server = int((pytester.path / "server.pid").read_text())
+    deadline = time.monotonic() + 15
+    while alive(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert not alive(server), "the server outlived its pytest"
+    finally:
+        if alive(server):
+            os.kill(server, signal.SIGKILL)

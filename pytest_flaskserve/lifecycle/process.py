@@ -101,6 +101,7 @@ class ManagedProcess:
     def start(self) -> int:
         """Start the command; returns its pid. Raises OSError if it cannot be executed."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        registry.watch()
         self._pid = self._spawn()
         registry.add(self)
         return self._pid
@@ -280,7 +281,7 @@ def run_captured(
     Output goes to a temporary file, not a pipe, so a grandchild that keeps the pipe
     open cannot make us wait past the deadline.
     """
-    registry.started = True  # a helper importing the app can leave a daemon: sweep at the end
+    registry.watch()  # a helper importing the app can leave a daemon: swept at the end
     with tempfile.TemporaryFile() as out:
         popen = subprocess.Popen(
             list(argv),

@@ -130,6 +130,15 @@ class Registry:
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._watch_sock: socket.socket | None = None
 
+    def watch(self) -> None:
+        """Have the watchdog running before a process is spawned: if pytest died between
+        the spawn and :meth:`add`, a watchdog started only then would never exist, while
+        one already running sweeps the new process by its marker."""
+        with self._lock:
+            self.started = True
+            if self._watch_sock is None:
+                self._start_watchdog()
+
     def add(self, proc: Registered) -> None:
         with self._lock:
             self.started = True

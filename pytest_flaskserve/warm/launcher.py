@@ -172,6 +172,7 @@ class WarmLauncher:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_dir / f"warm-launcher-{os.getpid()}.log", "ab")
+        registry.watch()  # before the spawn, so a pytest dying right after it is covered
         try:
             self._zygote = subprocess.Popen(
                 [self.python, "-c", code], env=self.env, cwd=os.path.abspath(os.sep),
@@ -335,8 +336,7 @@ class WarmLauncher:
 
     # -- what a WarmProcess asks of the zygote that forked it ----------------------------
     def fork_server(self, proc: WarmProcess) -> int:
-        """Fork ``proc``'s command from the zygote; its pid. :class:`WarmUnavailable` if
-        the zygote is gone or does not answer, OSError if the child could not be set up."""
+        """Fork ``proc``'s command from the zygote; its pid (or WarmUnavailable, OSError)."""
         request_id = next(self._ids)
         message = {"op": "spawn", "id": request_id, "argv": proc.argv, "env": proc.env,
                    "cwd": proc.cwd, "log": str(proc.log_path)}
