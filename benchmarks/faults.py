@@ -391,7 +391,9 @@ def judge(case: str, runs: list[Run], check: Callable[[list[int | None], list[Ru
         note = check(codes, runs) if check is not None else ""
         # a usage or internal error means the case never ran: nothing left proves nothing
         if not note and any(code in (3, 4) for code in codes):
-            note = f"pytest exited {codes} before the case ran: see {runs[0].directory}"
+            log = (runs[0].directory / "pytest.log").read_text(errors="replace").splitlines()
+            why = next((ln for ln in log if ln.startswith(("ERROR", "INTERNALERROR"))), "")
+            note = f"pytest exited {codes} before the case ran: {why}"
         for proc_handle in list(sampler.seen.values()):  # clean up after a failed verdict
             try:
                 if proc_handle.is_running():
