@@ -99,3 +99,26 @@ def test_an_import_that_hangs_hits_the_deadline(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="did not finish within 2 s"):
         resolve_app(parse_spec("hangs:app", tmp_path), timeout=2)
     assert time.monotonic() - t0 < 8
+
+
+SPAMS_FROM_A_THREAD = """
+import sys, threading
+from flask import Flask
+
+app = Flask(__name__)
+
+def spam():
+    while True:
+        sys.stdout.write("x" * 65536 + "\\\\n")
+
+threading.Thread(target=spam, daemon=True).start()
+"""
+
+
+def test_an_app_printing_without_end_from_a_thread_still_resolves(tmp_path: Path) -> None:
+    """The answer has a channel of its own: in the app's output, a thread printing
+    without end split it or pushed it out of the kept tail (a usage error under load)."""
+    for i in range(5):  # five modules: a spec is resolved once
+        (tmp_path / f"spams{i}.py").write_text(SPAMS_FROM_A_THREAD)
+        app = resolve_app(parse_spec(f"spams{i}:app", tmp_path))
+        assert app.module == f"spams{i}"

@@ -82,7 +82,7 @@ def resolve_app(spec: AppSpec, timeout: float = 30.0,
             "a service it waits for): move that under `if __name__ == '__main__':` or raise "
             "--flask-startup-timeout"
         )
-    data = read_answer(result.output)
+    data = read_answer(result.answer, result.output)
     if data is None:
         raise UsageError(
             f"app spec {spec.raw!r} (from {spec.source}): the app exited during import "

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_flaskserve._child.protocol import ANSWER_FD_ENV
 from pytest_flaskserve.lifecycle.reach import SUBREAPER_PREEXEC, kill_tree
 from pytest_flaskserve.lifecycle.registry import (
     OWNER_ENV,
@@ -271,6 +272,8 @@ class Captured:
     returncode: int | None
     output: str
     timed_out: bool
+    #: what the helper wrote to its answer descriptor (``FLASKSERVE_ANSWER_FD``)
+    answer: str = ""
 
 
 def run_captured(
@@ -282,16 +285,18 @@ def run_captured(
     open cannot make us wait past the deadline.
     """
     registry.watch()  # a helper importing the app can leave a daemon: swept at the end
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as answer:
         popen = subprocess.Popen(
             list(argv),
             cwd=cwd,
-            env={**env, OWNER_ENV: f"{SESSION_TOKEN}:helper"},
+            env={**env, OWNER_ENV: f"{SESSION_TOKEN}:helper",
+                 ANSWER_FD_ENV: str(answer.fileno())},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            pass_fds=(answer.fileno(),),
             preexec_fn=SUBREAPER_PREEXEC,  # what the app's import forks stays below it
         )
         timed_out = False
@@ -307,7 +312,9 @@ def run_captured(
         size = out.seek(0, os.SEEK_END)
         out.seek(max(0, size - _CAPTURE_LIMIT))
         text = out.read().decode("utf-8", errors="replace")
-    return Captured(None if timed_out else popen.returncode, text, timed_out)
+        answer.seek(0)
+        given = answer.read(_CAPTURE_LIMIT).decode("utf-8", errors="replace")
+    return Captured(None if timed_out else popen.returncode, text, timed_out, given)
 
 
 def _kill_helper_tree(pid: int) -> None:

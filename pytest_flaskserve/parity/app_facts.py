@@ -57,7 +57,7 @@ def read_facts(app: ResolvedApp, options: ServerOptions, *, load_dotenv: bool,
     if result.timed_out:
         raise UsageError(f"reading the URL map of {app.describe()} did not finish within "
                          f"{timeout:g} s; the app blocks at import: raise --flask-startup-timeout")
-    data = read_answer(result.output)
+    data = read_answer(result.answer, result.output)
     if data is None:
         raise UsageError(f"reading the URL map of {app.describe()} failed "
                          f"(exit {result.returncode}): {last_line(result.output)}")
