@@ -67,8 +67,9 @@ def read_answer(answer: str, output: str) -> dict[str, Any] | None:
     """Parent side: the child's answer (its own channel, else the marker line in its
     output), or None when it exited without giving one."""
     if answer.strip():
-        data: dict[str, Any] = json.loads(answer)
-        return data
+        with contextlib.suppress(ValueError):  # cut short: the child was killed mid-write
+            data: dict[str, Any] = json.loads(answer)
+            return data
     for line in reversed(output.splitlines()):
         if line.startswith(MARKER):
             found: dict[str, Any] = json.loads(line[len(MARKER):])
