@@ -49,6 +49,13 @@ PLUGIN_DISTRIBUTIONS = {"timeout": "pytest-timeout", "rerunfailures": "pytest-re
                         "randomly": "pytest-randomly"}
 PLUGIN_DEPS = ROOT / "benchmarks" / "results" / ".deps-faults"
 
+#: what every case's app ends with: ``python app.py`` serves it (app-run)
+MAIN_GUARD = """
+
+if __name__ == "__main__":
+    app.run()
+"""
+
 HELLO = """
 from flask import Flask
 
@@ -198,7 +205,8 @@ class Run:
 
     def start(self) -> subprocess.Popen[bytes]:
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "app.py").write_text(self.app)
+        # a main guard, so that app-run serves the app as the other servers do
+        (self.directory / "app.py").write_text(self.app + MAIN_GUARD)
         (self.directory / "test_inner.py").write_text(INNER)
         (self.directory / "points").mkdir(exist_ok=True)
         env = {**os.environ, "FAULT_POINTS": str(self.directory / "points"),

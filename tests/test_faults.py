@@ -1,6 +1,6 @@
 """The fast cases of the fault harness (benchmarks/faults.py, which runs them all): a run
 judged from outside, by every descendant sampled while it lived, leaves nothing alive and
-nothing listening 5 s after it ends. The default servers but app-run, in each run."""
+nothing listening 5 s after it ends. Every default server, in each run."""
 
 from __future__ import annotations
 
@@ -12,11 +12,7 @@ from pathlib import Path
 import pytest
 
 HARNESS = Path(__file__).resolve().parent.parent / "benchmarks" / "faults.py"
-#: app-run is left out: named explicitly, it runs the case's app module (no main guard) as a
-#: script, which detaches the escapee at import and exits at once; a cold server's main
-#: process gone, the escapee passes to init: the limit README's "What happens when things
-#: go wrong" states
-SERVERS = "flask-run,gunicorn,waitress,uwsgi,granian,cheroot"
+SERVERS = "flask-run,app-run,gunicorn,waitress,uwsgi,granian,cheroot"
 
 
 @pytest.mark.parametrize("case", ["hostile-detach-scrubbed", "sigkill-detach-scrubbed"])
