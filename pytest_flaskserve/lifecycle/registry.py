@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import quote
 
 from pytest_flaskserve.lifecycle.reach import identify, kill_verified
 
@@ -155,14 +156,10 @@ class Registry:
     def add_temp_dir(self, path: str) -> None:
         """A directory made for a server outside the session's temp dir (which pytest
         cleans): removed by the watchdog if pytest dies before its server's stop does."""
-        from urllib.parse import quote
-
         with self._lock:
             self._tell(f"d {quote(path)}\n")
 
     def discard_temp_dir(self, path: str) -> None:
-        from urllib.parse import quote
-
         with self._lock:
             self._tell(f"-d {quote(path)}\n")
 

@@ -23,13 +23,13 @@ from pytest_flaskserve.warm.command import Child, parse_command
 
 
 def zygote_main(fd: int, preload: list[str], groups: list[str],
-                refreshers: list[str] | None = None) -> None:
+                refreshers: list[str]) -> None:
     """The zygote's main: preload, serve; in a forked child, become the server.
 
     The child returns here out of the loop (its frames, sockets and pipes gone) and runs
     the server from the interpreter's top level, so the exit path is the interpreter's.
     """
-    child = _Zygote(fd, preload, groups, refreshers or []).serve()
+    child = _Zygote(fd, preload, groups, refreshers).serve()
     if child is None:
         return
     try:
