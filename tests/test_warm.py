@@ -140,7 +140,11 @@ def test_warm_server_is_set_up_like_a_cold_one(
     server: str,
 ) -> None:
     cold_handle = _start(app_dir, server, tmp_path, None, monkeypatch, STATE_X="1")
-    warm_handle = _start(app_dir, server, tmp_path, warm, monkeypatch, STATE_X="1")
+    try:
+        warm_handle = _start(app_dir, server, tmp_path, warm, monkeypatch, STATE_X="1")
+    except BaseException:
+        cold_handle.stop()  # a failed warm start must not leave the cold server running
+        raise
     try:
         assert isinstance(warm_handle.process, WarmProcess)
         assert type(cold_handle.process) is ManagedProcess
@@ -326,3 +330,32 @@ def test_closing_the_launcher_stops_what_it_started(
     assert handle.process.poll() == -signal.SIGTERM
     assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
     assert launcher._zygote is not None and launcher._zygote.returncode == 0
+
+
+def test_a_reused_pid_is_not_taken_for_its_earlier_holder(
+    warm: WarmLauncher, app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The zygote forks a server whose pid an earlier, stopped server had (pid_max is
+    32768 here, so a long session wraps): the earlier exit code must not make the new
+    server look dead at once ("exited with killed by SIGTERM" with a healthy log)."""
+    if not os.access("/proc/sys/kernel/ns_last_pid", os.W_OK):
+        if os.environ.get("CI"):
+            pytest.fail("CI runs as root: /proc/sys/kernel/ns_last_pid must be writable")
+        pytest.skip("forcing pid reuse needs root (/proc/sys/kernel/ns_last_pid)")
+    first = _start(app_dir, "waitress", tmp_path, warm, monkeypatch)
+    old = first.pid
+    first.stop()
+    handle = None
+    for _ in range(50):  # other processes may fork between the write and the spawn
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(old - 1))
+        handle = _start(app_dir, "waitress", tmp_path, warm, monkeypatch)
+        if handle.pid == old:
+            break
+        handle.stop()
+    assert handle is not None and handle.pid == old, "the pid was not reused"
+    try:
+        assert handle.is_running()
+        assert requests.get(handle.url + "/state", timeout=10).json()["pid"] == old
+    finally:
+        handle.stop()

@@ -17,21 +17,18 @@ The pytest process itself is never forked: the zygote is started with ``subproce
 (fork+exec, or posix_spawn/vfork), so the ``multiprocessing`` start method, threads in
 pytest and ``forkserver`` being Python 3.14's default do not matter.
 
-The protocol is newline-delimited JSON over a socketpair (the zygote gets its end as an
-inherited fd): ``spawn`` -> ``spawned {pid}`` or ``error``; the zygote reaps its children
-and reports ``exit {pid, code}`` (a Popen-style return code), which is the only way to
-learn the exit code of a process we did not start. A client reader thread collects them.
+The protocol is newline-delimited JSON over a socketpair (the zygote's end inherited):
+``spawn`` -> ``spawned {pid}`` or ``error``; the zygote reaps its children and reports
+``exit {pid, code}`` (a Popen-style code: the only way to learn the exit code of a
+process we did not start), which a reader thread collects, per pid until it is reused.
 
-:class:`WarmProcess` offers what :class:`~pytest_flaskserve.process.ManagedProcess` does
-(``start``, ``pid``, ``poll``, ``stop(sig, grace) -> StopResult``, ``descendants``,
-``tree_pids``, ``log_path``, ``argv``, ``env``), registers with the same watchdog, and
-:meth:`WarmLauncher.process` has ``ManagedProcess``'s constructor signature, returning a
-cold ``ManagedProcess`` whenever a command cannot be started warm (not this interpreter,
-interpreter flags, a startup-only variable such as ``PYTHONHASHSEED`` or coverage's
-``COVERAGE_PROCESS_*`` that differs from the zygote's, a directory on the new path that
-shadows a preloaded module, the zygote not ready or gone). Known differences from a cold
-start: children share the zygote's hash seed, and modules imported by the zygote are
-already imported (their import-time side effects happened once, in the zygote).
+:class:`WarmProcess` is a ``ManagedProcess`` the zygote forked; :meth:`WarmLauncher.process`
+takes ``ManagedProcess``'s arguments and returns a cold one whenever a command cannot
+start warm (not this interpreter, interpreter flags, a startup-only variable such as
+``PYTHONHASHSEED`` or ``COVERAGE_PROCESS_*`` that differs from the zygote's, a directory
+on the new path that shadows a preloaded module, the zygote not ready or gone). Known
+differences from a cold start: children share the zygote's hash seed, and modules the
+zygote imported are imported already (their import-time side effects happened once).
 """
 
 from __future__ import annotations
@@ -313,6 +310,8 @@ class WarmLauncher:
             elif op == "exit":
                 self._exits[int(message["pid"])] = int(message["code"])
             elif op in ("spawned", "error"):
+                if op == "spawned":  # a reused pid: its earlier holder's exit is not its own
+                    self._exits.pop(int(message["pid"]), None)
                 self._replies[int(message["id"])] = message
             self._cond.notify_all()
 
@@ -376,7 +375,7 @@ class WarmLauncher:
     def forget(self, pid: int) -> None:
         """``pid`` is stopped and its exit code read: no longer ours to track."""
         with self._cond:
-            self._live.pop(pid, None)
+            self._live.pop(pid, None)  # its exit code stays readable (poll after stop)
 
 
 @dataclass(frozen=True)
