@@ -359,17 +359,17 @@ class Bench:
 
     @contextlib.contextmanager
     def _warm_patch(self, on: bool) -> Iterator[None]:
-        """Preview of the proposed one-line integration: ``start_server`` builds its process
-        object through the warm launcher (which falls back to ``ManagedProcess`` itself)."""
+        """Servers started meanwhile are built by the warm launcher's factory (which
+        falls back to a cold ``ManagedProcess`` by itself), as the plugin's warm mode does."""
         if not on:
             yield
             return
-        original = supervisor.ManagedProcess
-        supervisor.ManagedProcess = self.warm.process  # type: ignore[assignment,misc]
+        original = self.config
+        self.config = dataclasses.replace(original, process_factory=self.warm.process)
         try:
             yield
         finally:
-            supervisor.ManagedProcess = original  # type: ignore[misc]
+            self.config = original
 
     def collect_only(self, project: Path, disabled: bool) -> None:
         argv = [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"]

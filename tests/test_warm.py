@@ -3,7 +3,7 @@ server as a cold one: same interpreter setup, same log, same exit codes, same te
 
 Real servers, real processes. The warm path is used exactly as the proposed integration
 would use it: ``start_server`` building its process object through
-``WarmLauncher.process`` (here by monkeypatching the name it calls).
+``WarmLauncher.process`` (passed as ``StartConfig.process_factory``).
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ from pytest_flaskserve import servers
 from pytest_flaskserve.appspec import parse_spec
 from pytest_flaskserve.appspec.resolve import resolve_app
 from pytest_flaskserve.errors import ServerStartupError
-from pytest_flaskserve.lifecycle import supervisor
 from pytest_flaskserve.lifecycle.process import ManagedProcess
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server
 from pytest_flaskserve.servers import ServerOptions
 from pytest_flaskserve.warm import WarmLauncher, WarmProcess
 
-WARM = [n for n in ("flask-run", "app-run", "gunicorn", "waitress", "granian", "cheroot")
-        if servers.get(n).unavailable() is None]
+WARM = [n for n in servers.names() if servers.get(n).starts_warm
+        and servers.get(n).unavailable() is None]
 
 STATE_APP = '''
 """Reports how its interpreter was set up."""
@@ -64,7 +63,18 @@ def state():
         h = signal.getsignal(getattr(signal, name))
         handlers[name] = getattr(h, "__qualname__", None) or str(h)
     main = sys.modules["__main__"]
+    with open("/proc/self/status") as f:
+        status = dict(line.rstrip("\\n").split(":\\t", 1) for line in f if ":\\t" in line)
+    with open("/proc/self/cmdline", "rb") as f:
+        cmdline = f.read().decode().split("\\0")
+    with open("/proc/self/environ", "rb") as f:
+        environ = dict(e.split("=", 1) for e in f.read().decode().split("\\0") if e)
+    with open("/proc/self/comm") as f:
+        comm = f.read().strip()
     return jsonify(
+        modules=sorted(sys.modules), cmdline=cmdline, environ=environ, comm=comm,
+        hash_randomization=sys.flags.hash_randomization, flags=str(sys.flags),
+        sig_masks={k: status[k] for k in ("SigBlk", "SigIgn", "SigCgt")},
         pid=os.getpid(), pgid=os.getpgid(0), sid=os.getsid(0), cwd=os.getcwd(), path=sys.path,
         argv=sys.argv[1:], argv0=sys.argv[0], orig_argv=sys.orig_argv,
         env=dict(os.environ), signals=handlers,
@@ -116,11 +126,9 @@ def _start(app_dir: Path, server: str, tmp_path: Path, warm: WarmLauncher | None
            monkeypatch: pytest.MonkeyPatch, **env: str) -> ServerHandle:
     app = resolve_app(parse_spec("stateapp:app", str(app_dir)))
     options = ServerOptions(env=tuple(sorted(env.items())))
-    config = StartConfig(log_dir=tmp_path / "logs")
-    with monkeypatch.context() as m:
-        if warm is not None:
-            m.setattr(supervisor, "ManagedProcess", warm.process)
-        return start_server(servers.get(server), app, options, config)
+    config = StartConfig(log_dir=tmp_path / "logs",
+                         process_factory=warm.process if warm is not None else None)
+    return start_server(servers.get(server), app, options, config)
 
 
 def _state(handle: ServerHandle) -> dict[str, Any]:
@@ -128,9 +136,10 @@ def _state(handle: ServerHandle) -> dict[str, Any]:
     port = str(handle.port)
     data["argv"] = [a.replace(port, "PORT") for a in data["argv"]]
     data["orig_argv"] = [a.replace(port, "PORT") for a in data["orig_argv"]]
-    env = data["env"]
-    for key in ("FLASKSERVE_OWNER", "FLASKSERVE_APP_RUN"):
-        env.pop(key, None)
+    data["cmdline"] = [a.replace(port, "PORT") for a in data["cmdline"]]
+    for env in (data["env"], data["environ"]):
+        for key in ("FLASKSERVE_OWNER", "FLASKSERVE_APP_RUN"):
+            env.pop(key, None)
     return data
 
 
@@ -147,6 +156,7 @@ def test_warm_server_is_set_up_like_a_cold_one(
         raise
     try:
         assert isinstance(warm_handle.process, WarmProcess)
+        assert warm_handle.process.started_warm, warm_handle.process.cold_reason
         assert type(cold_handle.process) is ManagedProcess
         cold, hot = _state(cold_handle), _state(warm_handle)
         # same start-up log, but for ports, pids and times
@@ -161,6 +171,9 @@ def test_warm_server_is_set_up_like_a_cold_one(
     assert hot["pgid"] == hot["sid"] == warm_handle.pid
     for key in ("pid", "pgid", "sid"):
         hot.pop(key)
+    # nothing imported that the cold start does not import, nothing missing
+    hot_modules, cold_modules = set(hot.pop("modules")), set(cold.pop("modules"))
+    assert (sorted(hot_modules - cold_modules), sorted(cold_modules - hot_modules)) == ([], [])
     assert hot == cold
 
 
@@ -222,13 +235,12 @@ def test_warm_servers_start_concurrently(
 ) -> None:
     handles: list[ServerHandle] = []
     errors: list[BaseException] = []
-    monkeypatch.setattr(supervisor, "ManagedProcess", warm.process)
     app = resolve_app(parse_spec("stateapp:app", str(app_dir)))
+    config = StartConfig(log_dir=tmp_path / "logs", process_factory=warm.process)
 
     def one(name: str) -> None:
         try:
-            handles.append(start_server(servers.get(name), app, ServerOptions(),
-                                        StartConfig(log_dir=tmp_path / "logs")))
+            handles.append(start_server(servers.get(name), app, ServerOptions(), config))
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
 
@@ -241,7 +253,7 @@ def test_warm_servers_start_concurrently(
         assert not errors, errors
         assert len({h.port for h in handles}) == len(threads)
         for h in handles:
-            assert isinstance(h.process, WarmProcess)
+            assert isinstance(h.process, WarmProcess) and h.process.started_warm
             assert requests.get(h.url, timeout=10).text == "ok"
     finally:
         for h in handles:
@@ -260,7 +272,8 @@ def test_warm_does_not_care_about_the_start_method(
         handle = _start(app_dir, "flask-run", tmp_path, warm, monkeypatch)
         try:
             assert isinstance(handle.process, WarmProcess)
-            assert psutil.Process(handle.pid).ppid() == warm.pid != os.getpid()
+            forker = psutil.Process(psutil.Process(handle.pid).ppid())
+            assert forker.ppid() == warm.pid != os.getpid()
             assert requests.get(handle.url, timeout=10).text == "ok"
         finally:
             handle.stop()
@@ -271,23 +284,41 @@ def test_warm_does_not_care_about_the_start_method(
 def test_commands_that_cannot_start_warm_start_cold(warm: WarmLauncher, tmp_path: Path) -> None:
     env = dict(os.environ)
     python = warm.python
-    log = tmp_path / "x.log"
-    assert warm.why_cold([python, "-m", "flask", "run"], env, str(tmp_path)) is None
-    assert warm.why_cold(["/usr/bin/uwsgi", "--http-socket", ":0"], env, str(tmp_path)) \
-        == "not this interpreter"
-    assert warm.why_cold([python, "-X", "dev", "app.py"], env, str(tmp_path)) \
+    flask_run = servers.get("flask-run")
+    assert warm.why_cold([python, "-m", "flask", "run"], env, str(tmp_path), flask_run) is None
+    uwsgi = servers.get("uwsgi")
+    assert warm.why_cold(["/usr/bin/uwsgi", "--http-socket", ":0"], env, str(tmp_path),
+                         uwsgi) == uwsgi.cold_reason
+    assert warm.why_cold([python, "-X", "dev", "app.py"], env, str(tmp_path), flask_run) \
         == "interpreter options"
     seeded = {**env, "PYTHONHASHSEED": "7"}
-    assert "PYTHONHASHSEED" in (warm.why_cold([python, "app.py"], seeded, str(tmp_path)) or "")
+    assert "PYTHONHASHSEED" in (warm.why_cold([python, "app.py"], seeded, str(tmp_path),
+                                              flask_run) or "")
     measured = {**env, "COVERAGE_PROCESS_CONFIG": "{}"}
     assert "COVERAGE_PROCESS_CONFIG" in (warm.why_cold([python, "a.py"], measured,
-                                                       str(tmp_path)) or "")
-    (tmp_path / "flask.py").write_text("# a project module named like a preloaded one\n")
-    reason = warm.why_cold([python, "-m", "flask", "run"], env, str(tmp_path))
-    assert reason is not None and "shadows the preloaded 'flask'" in reason
-    cold = warm.process([python, "-m", "flask", "run"], env=env, cwd=str(tmp_path),
-                        log_path=log)
+                                                       str(tmp_path), flask_run) or "")
+    cold = warm.process(["/usr/bin/uwsgi", "--version"], env=env, cwd=str(tmp_path),
+                        log_path=tmp_path / "x.log", launcher=uwsgi)
     assert type(cold) is ManagedProcess
+
+
+def test_a_project_module_shadowing_a_preloaded_one_starts_cold(
+    warm: WarmLauncher, tmp_path: Path,
+) -> None:
+    """The forker finds the shadowing copy (a cold start would import it), and the start
+    falls back to a cold one that really imports the project's module."""
+    (tmp_path / "flask.py").write_text("WHO = 'the project'\n")
+    (tmp_path / "main.py").write_text("import flask\nprint('imported', flask.WHO)\n")
+    log = tmp_path / "main.log"
+    proc = warm.process([warm.python, "main.py"], env=dict(os.environ), cwd=str(tmp_path),
+                        log_path=log, launcher=servers.get("app-run"))
+    assert isinstance(proc, WarmProcess)
+    proc.start()
+    assert proc.wait(30) == 0
+    assert not proc.started_warm
+    assert "shadows the preloaded 'flask'" in (proc.cold_reason or "")
+    assert "imported the project" in log.read_text()
+    assert ("app-run", proc.cold_reason) in warm.fallbacks
 
 
 def test_a_lost_launcher_takes_its_servers_with_it(
@@ -312,7 +343,8 @@ def test_a_lost_launcher_takes_its_servers_with_it(
         assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
         assert not launcher.ready
         again = launcher.process([launcher.python, "-m", "flask"], env=dict(os.environ),
-                                 cwd=str(tmp_path), log_path=tmp_path / "y.log")
+                                 cwd=str(tmp_path), log_path=tmp_path / "y.log",
+                                 launcher=servers.get("flask-run"))
         assert type(again) is ManagedProcess
     finally:
         launcher.close()

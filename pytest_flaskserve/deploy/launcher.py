@@ -22,6 +22,8 @@ _NOWHERE = Path("/nonexistent/flaskserve-deploy-check")
 class DeployLauncher(Launcher):
     """Runs one :class:`~.command.Command`; built by :func:`make`, one class per command."""
 
+    cold_reason = "a deployment file's command runs as it is written"
+
     command: Command
     server: Launcher | None
     default = False

@@ -49,8 +49,9 @@ class StartConfig:
     load_dotenv: bool = False
     port_retries: int = 3
     log_tag: str = ""
-    #: builds the process object (``ManagedProcess``'s signature); warm mode passes its
-    #: launcher's factory here, which falls back to a cold ``ManagedProcess`` by itself
+    #: builds the process object (``ManagedProcess``'s signature plus ``launcher=``);
+    #: warm mode passes its launcher's factory here, which falls back to a cold
+    #: ``ManagedProcess`` by itself
     process_factory: Callable[..., ManagedProcess] | None = None
     #: a user's nginx site file for servers behind nginx (None: the generated one)
     nginx_conf: Path | None = None
@@ -98,8 +99,11 @@ def start_server(
         for path in plan.temp_dirs:  # removed by the watchdog if pytest dies first
             registry.add_temp_dir(path)
         env = server_env(dict(os.environ), app, options, dict(plan.env), config.load_dotenv)
-        proc = (config.process_factory or ManagedProcess)(plan.argv, env=env, cwd=app.cwd,
-                                                          log_path=log_path)
+        if config.process_factory is not None:
+            proc = config.process_factory(plan.argv, env=env, cwd=app.cwd, log_path=log_path,
+                                          launcher=launcher)
+        else:
+            proc = ManagedProcess(plan.argv, env=env, cwd=app.cwd, log_path=log_path)
         t0 = time.monotonic()
         try:
             proc.start()

@@ -45,7 +45,7 @@ class AppRun(Launcher):
     )
     starts_warm = True
     #: what ``python app.py`` imports before app.run() starts serving
-    warm_preload = ("flask", "werkzeug.serving", "werkzeug._reloader", "werkzeug.debug")
+    warm_preload = ("werkzeug.serving",)
     runs_script = True
     listening_wordings = ("Running on",)
     wrong_port_hint = (

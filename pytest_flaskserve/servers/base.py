@@ -130,7 +130,11 @@ class Launcher(ABC):
     #: its command is ``python -m MODULE`` or ``python SCRIPT``, so the warm launcher can
     #: fork it (a compiled program such as uWSGI always starts cold)
     starts_warm: ClassVar[bool] = False
-    #: modules the warm launcher imports once, ahead of time, for this server
+    #: why it always starts cold (``-v`` and the header say so)
+    cold_reason: ClassVar[str] = "its command is not this interpreter's python -m or script"
+    #: modules the warm launcher imports once, ahead of time, for this server: only what
+    #: its command always imports (a warm child must not hold a module its cold start
+    #: would not; the rest it imports itself, as a cold start does)
     warm_preload: ClassVar[tuple[str, ...]] = ()
     #: entry-point groups it scans at start (scanned once in the warm launcher too)
     warm_entry_point_groups: ClassVar[tuple[str, ...]] = ()

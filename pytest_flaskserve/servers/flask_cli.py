@@ -30,8 +30,7 @@ class FlaskRun(Launcher):
     )
     starts_warm = True
     #: what ``python -m flask run`` imports before the app
-    warm_preload = ("flask", "flask.cli", "click", "werkzeug.serving", "werkzeug._reloader",
-                    "werkzeug.debug")
+    warm_preload = ("flask.cli", "werkzeug.serving")
     warm_entry_point_groups = ("flask.commands",)  # Flask's CLI plugins
     missing_attribute_wordings = ((re.compile(r"Failed to find attribute '(\w+)' in '([\w.]+)'"), 1),)
     listening_wordings = ("Running on",)

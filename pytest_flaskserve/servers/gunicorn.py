@@ -54,7 +54,7 @@ class Gunicorn(Launcher):
     )
     starts_warm = True
     warm_preload = ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.sync",
-                    "gunicorn.workers.gthread", "gunicorn.http.wsgi", "gunicorn.glogging")
+                    "gunicorn.http.wsgi", "gunicorn.glogging")
     warm_entry_point_groups = ("gunicorn.workers",)  # its worker classes
     warm_refresh = "pytest_flaskserve._child.gunicorn_defaults:refresh"
     listening_wordings = ("Listening at:",)

@@ -61,6 +61,8 @@ class GunicornGthread(_GunicornVariant):
     install_hint = "pip install 'pytest-flaskserve[gunicorn]'"
     worker_class = "gthread"
     default_threads = 4
+    warm_preload = ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.gthread",
+                    "gunicorn.http.wsgi", "gunicorn.glogging")
 
 
 @register
@@ -70,6 +72,9 @@ class GunicornGevent(_GunicornVariant):
     install_hint = "pip install 'pytest-flaskserve[gevent]'"
     worker_class = "gevent"
     worker_requires = ("gevent",)
+    starts_warm = False
+    cold_reason = ("its workers monkey-patch the standard library, which a warm start "
+                   "has imported already")
     #: The gevent worker notices SIGTERM only when its ``gevent.sleep(1.0)`` notify loop
     #: comes round (gunicorn/workers/ggevent.py): ~1.1 s a stop. On SIGQUIT it exits
     #: from a greenlet at once (``sys.exit(0)``, so atexit and worker_exit still run):

@@ -28,6 +28,8 @@ from pytest_flaskserve.servers.uvicorn import ENTRY, asgiref_problem
 @register
 class Hypercorn(Launcher):
     name = "hypercorn"
+    starts_warm = True
+    warm_preload = ("hypercorn.config", "hypercorn.run")  # what its __main__ imports
     description = ("python -m hypercorn --bind HOST:PORT asgi:MODULE:asgi_app "
                    "(asyncio; asgiref's WsgiToAsgi around the app)")
     requires = "hypercorn"

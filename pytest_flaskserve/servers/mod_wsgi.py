@@ -73,6 +73,7 @@ def httpd_problem() -> str | None:
 @register
 class ModWsgi(Launcher):
     name = "mod_wsgi"
+    cold_reason = "Apache httpd runs the app, not a Python command"
     description = "mod_wsgi-express start-server --application-type module MODULE (Apache httpd)"
     requires = "mod_wsgi"
     install_hint = ("apt-get install apache2-dev apache2-bin, then "

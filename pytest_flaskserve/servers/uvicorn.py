@@ -22,6 +22,8 @@ ENTRY = "pytest_flaskserve._child.asgi_app:app"
 @register
 class Uvicorn(Launcher):
     name = "uvicorn"
+    starts_warm = True
+    warm_preload = ("uvicorn",)  # what ``python -m uvicorn``'s __main__ imports
     description = ("python -m uvicorn --host HOST --port PORT MODULE:asgi_app "
                    "(asgiref's WsgiToAsgi around the app)")
     requires = "uvicorn"

@@ -82,6 +82,7 @@ def has_tls(binary: str) -> bool:
 @register
 class UWSGI(Launcher):
     name = "uwsgi"
+    cold_reason = "uWSGI is a compiled program, not a Python command"
     description = ("uwsgi --http-socket HOST:PORT --add-header 'Connection: close' --master "
                    "--need-app --module MODULE:APP")
     install_hint = "pip install 'pytest-flaskserve[uwsgi]' (compiles) or pip install pyuwsgi"

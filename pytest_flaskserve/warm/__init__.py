@@ -1,6 +1,6 @@
 """``--flask-warm``: servers forked from a pre-warmed launcher process (a zygote) instead of
 started in a new interpreter. :mod:`.launcher` and :mod:`.process` run in pytest,
-:mod:`.zygote` and :mod:`.become` in the zygote and its children, :mod:`.command` in both.
+:mod:`.zygote`, :mod:`.forker`, :mod:`.become` and :mod:`.identity` in the zygote and its children, :mod:`.command` in both.
 Imported lazily, so that the zygote importing :mod:`.zygote` loads nothing of the client."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = ["WarmLauncher", "WarmProcess", "WarmUnavailable"]
 
-_HOMES = {"WarmLauncher": "launcher", "WarmUnavailable": "launcher", "WarmProcess": "process"}
+_HOMES = {"WarmLauncher": "launcher", "WarmUnavailable": "process", "WarmProcess": "process"}
 
 
 def __getattr__(name: str) -> Any:
@@ -20,5 +20,5 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from pytest_flaskserve.warm.launcher import WarmLauncher, WarmUnavailable
-    from pytest_flaskserve.warm.process import WarmProcess
+    from pytest_flaskserve.warm.launcher import WarmLauncher
+    from pytest_flaskserve.warm.process import WarmProcess, WarmUnavailable

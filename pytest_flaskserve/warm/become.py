@@ -1,5 +1,6 @@
-"""Runs in a child the zygote forked: turn it into ``python ARGV...`` in place (stdio, path,
-argv, ``__main__``, sitecustomize), then run the server's entry point."""
+"""Runs in a child a forker forked: turn it into ``python ARGV...`` in place (stdio, path,
+argv, ``__main__``, sitecustomize, ``sys.modules``, what ``/proc`` shows), then run the
+server's entry point."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 import types
 
 from pytest_flaskserve.warm.command import Child, prefix_entries
+from pytest_flaskserve.warm.identity import present_as
 
 
 def become(child: Child) -> None:
@@ -30,6 +32,8 @@ def become(child: Child) -> None:
     sys.orig_argv[:] = child.argv
     importlib.invalidate_caches()
     _refresh_import_time_values(child.refreshers)
+    present_as(child.argv, env)
+    _forget_modules(child.allowed_modules)
     _run_sitecustomize()
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
@@ -67,6 +71,15 @@ def _refresh_import_time_values(refreshers: tuple[str, ...]) -> None:
     for ref in refreshers:
         module, _, function = ref.partition(":")
         getattr(importlib.import_module(module), function)()
+
+
+def _forget_modules(allowed: frozenset[str]) -> None:
+    """Drop from ``sys.modules`` what the warm machinery imported since the forker's
+    preload (the hooks above, ctypes): the server imports it afresh if it needs it, as
+    its cold start would."""
+    if allowed:
+        for name in [n for n in sys.modules if n not in allowed and n != "__main__"]:
+            del sys.modules[name]
 
 
 def _reset_stdio(unbuffered: bool) -> None:

@@ -93,3 +93,5 @@ class Child:
     #: ``module:function`` hooks the launchers name (``warm_refresh``), run before the
     #: server's entry point
     refreshers: tuple[str, ...] = ()
+    #: ``sys.modules`` names the child keeps (the forker's, right after its preload)
+    allowed_modules: frozenset[str] = frozenset()

@@ -3,15 +3,18 @@
 A cold start pays for a new interpreter and for importing Flask, Werkzeug, Click and the
 server (~120 of its ~150 ms); the app itself is usually a few milliseconds. The warm
 launcher (a *zygote*) is a fresh interpreter, started once per session by
-:class:`WarmLauncher`, that imports those packages and never the user's app. For each
-server it forks a child, and the child becomes ``python ARGV...`` in place: own session
-and process group, stdin from /dev/null, stdout and stderr appended to the log file, the
+:class:`WarmLauncher`, that imports Flask (every app imports it) and never the user's app.
+For each server it forks a *forker* that imports that server's modules, and the forker
+forks a child per start, which becomes ``python ARGV...`` in place: own session and
+process group, stdin from /dev/null, stdout and stderr appended to the log file, the
 working directory and exactly the environment the supervisor computed, ``sys.path``,
-``sys.argv``, ``sys.orig_argv`` and ``__main__`` as the interpreter sets them, a
-``sitecustomize`` found on the new path run as ``site`` would, then the server's own
-command-line entry point (``runpy`` for ``-m``, the script for ``python script.py``). The
-child exits like that interpreter would: ``SystemExit``, an uncaught exception's
-traceback and exit 1, KeyboardInterrupt's SIGINT, atexit handlers and thread joins.
+``sys.argv``, ``sys.orig_argv`` and ``__main__`` as the interpreter sets them,
+``sys.modules`` holding only what a cold start of that server has, ``/proc/PID/cmdline``,
+``environ`` and the process name of the command, a ``sitecustomize`` found on the new path
+run as ``site`` would, then the server's own command-line entry point (``runpy`` for
+``-m``, the script for ``python script.py``). The child exits like that interpreter would:
+``SystemExit``, an uncaught exception's traceback and exit 1, KeyboardInterrupt's SIGINT,
+atexit handlers and thread joins.
 
 The pytest process itself is never forked: the zygote is started with ``subprocess``
 (fork+exec, or posix_spawn/vfork), so the ``multiprocessing`` start method, threads in
@@ -23,12 +26,12 @@ The protocol is newline-delimited JSON over a socketpair (the zygote's end inher
 process we did not start), which a reader thread collects, per pid until it is reused.
 
 :class:`WarmProcess` is a ``ManagedProcess`` the zygote forked; :meth:`WarmLauncher.process`
-takes ``ManagedProcess``'s arguments and returns a cold one whenever a command cannot
-start warm (not this interpreter, interpreter flags, a startup-only variable such as
-``PYTHONHASHSEED`` or ``COVERAGE_PROCESS_*`` that differs from the zygote's, a directory
-on the new path that shadows a preloaded module, the zygote not ready or gone). Known
-differences from a cold start: children share the zygote's hash seed, and modules the
-zygote imported are imported already (their import-time side effects happened once).
+takes ``ManagedProcess``'s arguments and the launcher, and returns a cold one whenever a
+start cannot be exact (a launcher that says so, not this interpreter, interpreter flags,
+a startup-only variable such as ``PYTHONHASHSEED`` or ``COVERAGE_PROCESS_*`` that differs
+from the zygote's, a directory on the new path that shadows a preloaded module, threads
+after the preload, the zygote not ready or gone). The one difference left: servers
+forked in one session share the zygote's (random) hash seed.
 """
 
 from __future__ import annotations
@@ -49,56 +52,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_flaskserve import servers
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult
 from pytest_flaskserve.lifecycle.registry import OWNER_ENV, SESSION_TOKEN, registry
 from pytest_flaskserve.servers import Launcher
 from pytest_flaskserve.warm.command import (
     STARTUP_PREFIXES,
     STARTUP_VARIABLES,
-    Command,
-    candidates,
     parse_command,
-    prefix_entries,
 )
-from pytest_flaskserve.warm.process import WarmProcess
+from pytest_flaskserve.warm.process import WarmProcess, WarmUnavailable
+
+#: what the zygote imports for every server: what every Flask app imports (so a child
+#: that has it imported has nothing its cold start would not have had)
+COMMON_PRELOAD: tuple[str, ...] = ("flask",)
 
 
-def preload_modules() -> tuple[str, ...]:
-    """What the zygote imports (those installed): every launcher's ``warm_preload``, what
-    its command imports before the app. None of these may start a thread (checked: the
-    zygote refuses to fork with more than one); the environment and working directory
-    they read at import are refreshed in the child."""
-    return tuple(dict.fromkeys(m for launcher in _launchers() for m in launcher.warm_preload))
+def warm_group(launcher: Launcher) -> dict[str, Any]:
+    """What a forker for ``launcher`` imports and runs (see :mod:`.forker`)."""
+    return {"name": launcher.name, "preload": list(launcher.warm_preload),
+            "entry_points": list(launcher.warm_entry_point_groups),
+            "refresh": launcher.warm_refresh}
 
-
-def entry_point_groups() -> tuple[str, ...]:
-    """Entry-point groups the servers scan at start; scanning them once in the zygote
-    leaves importlib.metadata's directory cache warm."""
-    return tuple(dict.fromkeys(g for launcher in _launchers()
-                               for g in launcher.warm_entry_point_groups))
-
-
-def refreshers() -> tuple[str, ...]:
-    """Every launcher's ``warm_refresh`` (``module:function``), run in each forked server:
-    each does nothing unless its server's modules were preloaded."""
-    return tuple(dict.fromkeys(launcher.warm_refresh for launcher in _launchers()
-                               if launcher.warm_refresh))
-
-
-def warm_servers() -> frozenset[str]:
-    """Servers whose launchers say their command can start warm."""
-    return frozenset(launcher.name for launcher in _launchers() if launcher.starts_warm)
-
-
-def _launchers() -> list[Launcher]:
-    return [servers.get(name) for name in servers.names()]
 
 _SPAWN_TIMEOUT = 10.0
-
-
-class WarmUnavailable(RuntimeError):
-    """The warm launcher could not be started or is gone; start servers cold."""
 
 
 class WarmLauncher:
@@ -110,12 +86,8 @@ class WarmLauncher:
     """
 
     def __init__(self, *, log_dir: Path | None = None, python: str | None = None,
-                 preload: Sequence[str] | None = None,
                  base_env: Mapping[str, str] | None = None) -> None:
         self.python = python or sys.executable
-        self.preload = preload_modules() if preload is None else tuple(preload)
-        self.entry_point_groups = entry_point_groups()
-        self.refreshers = refreshers()
         self.log_dir = log_dir
         source = dict(os.environ if base_env is None else base_env)
         # The session's environment without what configures one server (Flask's and
@@ -161,11 +133,18 @@ class WarmLauncher:
     def _spawn_zygote(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         package_root = str(Path(__file__).resolve().parents[2])
-        code = (f"import sys; sys.path.insert(0, {package_root!r})\n"
+        # Flask first, then this package: zygote_main takes out of sys.modules what
+        # importing the package added, so a child finds only what its cold start has.
+        code = ("import sys, time\n"
+                "_t0 = time.perf_counter(); _failed = {}\n"
+                f"for _name in {list(COMMON_PRELOAD)!r}:\n"
+                "    try: __import__(_name)\n"
+                "    except Exception as _e: _failed[_name] = f'{type(_e).__name__}: {_e}'\n"
+                "_keep = set(sys.modules)\n"
+                f"sys.path.insert(0, {package_root!r})\n"
                 "import pytest_flaskserve.warm.zygote as _w\n"
                 "del sys.path[0]\n"
-                f"_w.zygote_main({child.fileno()}, {list(self.preload)!r}, "
-                f"{list(self.entry_point_groups)!r}, {list(self.refreshers)!r})\n")
+                f"_w.zygote_main({child.fileno()}, _keep, _failed, _t0)\n")
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_dir / f"warm-launcher-{os.getpid()}.log", "ab")
@@ -228,16 +207,27 @@ class WarmLauncher:
 
     # -- the factory -------------------------------------------------------------------
     def process(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
-                log_path: Path) -> ManagedProcess:
-        """``ManagedProcess``'s signature: a warm process when the command allows it."""
-        reason = self.why_cold(argv, env, cwd)
+                log_path: Path, launcher: Launcher) -> ManagedProcess:
+        """``ManagedProcess``'s signature and the server's launcher: a warm process when
+        the command allows it (it still starts cold if its forker says it cannot)."""
+        reason = self.why_cold(argv, env, cwd, launcher)
         if reason is not None:
-            self.fallbacks.append((" ".join(argv[:3]), reason))
+            self.note_cold(launcher.name, reason)
             return ManagedProcess(argv, env=env, cwd=cwd, log_path=log_path)
-        return WarmProcess(self, argv, env=env, cwd=cwd, log_path=log_path)
+        return WarmProcess(self, argv, env=env, cwd=cwd, log_path=log_path,
+                           group=warm_group(launcher))
 
-    def why_cold(self, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> str | None:
-        """Why this command must start cold, or None when it can start warm."""
+    def note_cold(self, server: str, reason: str) -> None:
+        """Record a cold start and why (the terminal summary lists them with ``-v``)."""
+        with self._cond:
+            self.fallbacks.append((server, reason))
+
+    def why_cold(self, argv: Sequence[str], env: Mapping[str, str], cwd: str,
+                 launcher: Launcher) -> str | None:
+        """Why this command must start cold, or None when it can start warm (its forker
+        checks the rest: threads at import, a project module shadowing a preloaded one)."""
+        if not launcher.starts_warm:
+            return launcher.cold_reason
         if not self.ready:
             return self._dead or "warm launcher not ready"
         command = parse_command(argv, self.python)
@@ -249,23 +239,6 @@ class WarmLauncher:
         for key in env:
             if key.startswith(STARTUP_PREFIXES):
                 return f"{key} is read at interpreter start"
-        return self._shadowed(command, env, cwd)
-
-    def _shadowed(self, command: Command, env: Mapping[str, str], cwd: str) -> str | None:
-        """A directory the child puts before site-packages holds another copy of a module
-        the zygote imported (a project ``flask.py``, a vendored package): it would be
-        imported cold, so start cold."""
-        assert self._ready is not None
-        loaded: dict[str, str] = self._ready["modules"]
-        for entry in prefix_entries(command, env, cwd):
-            try:
-                names = set(os.listdir(entry))
-            except OSError:
-                continue
-            for name, origin in loaded.items():
-                for candidate in candidates(entry, name, names):
-                    if os.path.realpath(candidate) != origin:
-                        return f"{candidate} shadows the preloaded {name!r}"
         return None
 
     # -- protocol ----------------------------------------------------------------------
@@ -338,7 +311,7 @@ class WarmLauncher:
         """Fork ``proc``'s command from the zygote; its pid (or WarmUnavailable, OSError)."""
         request_id = next(self._ids)
         message = {"op": "spawn", "id": request_id, "argv": proc.argv, "env": proc.env,
-                   "cwd": proc.cwd, "log": str(proc.log_path)}
+                   "cwd": proc.cwd, "log": str(proc.log_path), "group": proc.group}
         if not self._send(message):
             raise WarmUnavailable(self._dead or "warm launcher not reachable")
         deadline = time.monotonic() + _SPAWN_TIMEOUT
@@ -349,6 +322,8 @@ class WarmLauncher:
                     raise WarmUnavailable(self._dead or "warm launcher did not answer")
                 self._cond.wait(left)
             reply = self._replies.pop(request_id)
+            if reply["op"] == "error" and reply.get("cold"):
+                raise WarmUnavailable(reply["error"])
             if reply["op"] == "error":
                 code = reply.get("errno") or errno.EIO
                 raise OSError(code, reply["error"])
