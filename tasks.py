@@ -2,7 +2,7 @@
 """Developer entry points that work on a fresh machine with only python3.
 
     python3 tasks.py example   # run the plugin on the bundled hello app over every server
-    python3 tasks.py test      # run the whole test suite, cold and warm (what CI runs)
+    python3 tasks.py test      # run the whole test suite, warm (default) and cold (what CI runs)
 
 Both create ``.venv`` (if needed) and install the project with every server into it, so
 nothing is installed by hand. Only the standard library is used here.
@@ -88,20 +88,20 @@ def example(extra: list[str]) -> int:
 
 
 def test(extra: list[str]) -> int:
-    """The whole suite twice: servers started cold, then from the warm launcher
-    (``FLASKSERVE_WARM=1`` reaches every inner pytest run and server start)."""
+    """The whole suite twice: as users run it (warm starts, the default), then with every
+    server started cold (``FLASKSERVE_COLD=1`` reaches every inner pytest run)."""
     ensure_env()
     argv = [BIN / "pytest", "tests", "-p", "no:cacheprovider", "-n", "2", *extra]
-    print("== suite, cold starts", flush=True)
-    cold = run(*argv, check=False)
-    print("== suite, warm starts (--flask-warm)", flush=True)
-    os.environ["FLASKSERVE_WARM"] = "1"
+    print("== suite, default (warm starts where exact)", flush=True)
+    warm = run(*argv, check=False)
+    print("== suite, cold starts (--flask-cold)", flush=True)
+    os.environ["FLASKSERVE_COLD"] = "1"
     try:
-        warm = run(*argv, check=False)
+        cold = run(*argv, check=False)
     finally:
-        del os.environ["FLASKSERVE_WARM"]
-    print(f"== cold: exit {cold}; warm: exit {warm}", flush=True)
-    return cold or warm
+        del os.environ["FLASKSERVE_COLD"]
+    print(f"== warm: exit {warm}; cold: exit {cold}", flush=True)
+    return warm or cold
 
 
 def main() -> int:

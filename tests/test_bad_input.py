@@ -47,6 +47,8 @@ CASES = [
      "must look like SERVER=ARGS"),
     ("server-args-unknown", ["--flask-app=hello:app", "--flask-server-args=nginx=-x"], "", {}, {},
      "unknown server 'nginx'"),
+    ("warm-and-cold", ["--flask-app=hello:app", "--flask-warm"], "", {"FLASKSERVE_COLD": "1"},
+     {}, "--flask-warm and FLASKSERVE_COLD contradict each other: keep one"),
     ("env-timeout", ["--flask-app=hello:app"], "", {"FLASKSERVE_STARTUP_TIMEOUT": "abc"}, {},
      "FLASKSERVE_STARTUP_TIMEOUT='abc' is not a number"),
     ("ini-workers", ["--flask-app=hello:app"], "flask_workers = two", {}, {},

@@ -10,7 +10,8 @@ PYTEST_LAYER = PACKAGE / "plugin"
 #: Modules that run in other interpreters (servers, resolver children, the watchdog).
 CHILD_SIDE = [PACKAGE / "_child", PACKAGE / "_entry.py", PACKAGE / "_traced_entry.py",
               PACKAGE / "_coverage_boot.py", PACKAGE / "warm" / "zygote.py",
-              PACKAGE / "warm" / "become.py", PACKAGE / "warm" / "command.py"]
+              PACKAGE / "warm" / "become.py", PACKAGE / "warm" / "command.py",
+              PACKAGE / "warm" / "forker.py", PACKAGE / "warm" / "identity.py"]
 
 
 def _imports(path: Path) -> set[str]:

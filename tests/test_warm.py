@@ -72,7 +72,7 @@ def state():
     with open("/proc/self/comm") as f:
         comm = f.read().strip()
     return jsonify(
-        modules=sorted(sys.modules), cmdline=cmdline, environ=environ, comm=comm,
+        modules=sorted(sys.modules), cmdline=cmdline, hash_sample=hash("flaskserve-sample"), environ=environ, comm=comm,
         hash_randomization=sys.flags.hash_randomization, flags=str(sys.flags),
         sig_masks={k: status[k] for k in ("SigBlk", "SigIgn", "SigCgt")},
         pid=os.getpid(), pgid=os.getpgid(0), sid=os.getsid(0), cwd=os.getcwd(), path=sys.path,
@@ -171,6 +171,9 @@ def test_warm_server_is_set_up_like_a_cold_one(
     assert hot["pgid"] == hot["sid"] == warm_handle.pid
     for key in ("pid", "pgid", "sid"):
         hot.pop(key)
+    # randomised in both (servers forked in one session share the zygote's seed)
+    sample = hash("flaskserve-sample")
+    assert hot.pop("hash_sample") != sample and cold.pop("hash_sample") != sample
     # nothing imported that the cold start does not import, nothing missing
     hot_modules, cold_modules = set(hot.pop("modules")), set(cold.pop("modules"))
     assert (sorted(hot_modules - cold_modules), sorted(cold_modules - hot_modules)) == ([], [])

@@ -1,5 +1,6 @@
-"""--flask-warm through pytest: every server and scope still works, and servers really
-fork from the warm launcher once it is ready (uWSGI, not a Python command, starts cold)."""
+"""Warm starts (the default) through pytest: every server and scope still works, servers
+really fork from the warm launcher once it is ready (uWSGI, not a Python command, starts
+cold), the header and ``-v`` say which and why; ``--flask-cold`` starts every one cold."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 
 
-def test_warm_mode_over_every_server_and_scope(pytester: pytest.Pytester, examples: Path) -> None:
+def test_warm_mode_over_every_server_and_scope(pytester: pytest.Pytester, examples: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLASKSERVE_COLD", raising=False)  # the suite's cold pass sets it
     pytester.makepyfile(test_inner="""
         import pytest
         import requests
@@ -38,12 +41,37 @@ def test_warm_mode_over_every_server_and_scope(pytester: pytest.Pytester, exampl
             assert set(KINDS["uwsgi"]) == {"ManagedProcess"}
     """)
     result = pytester.runpytest_subprocess(
-        "--flask-app=hello:app", "--flask-warm", "-v", "-p", "no:randomly",
+        "--flask-app=hello:app", "-v", "-p", "no:randomly",
         "--flask-servers=flask-run,app-run,gunicorn,waitress,uwsgi")
     # the lines that say why, up front: CI shortens the middle of a long captured output
     why = [ln for ln in result.outlines if "failed to start" in ln or "cause:" in ln
            or ln.startswith(("ERROR ", "FAILED "))]
     assert result.parseoutcomes().get("passed") == 5 * 5 + 1, "\n".join(why)
     result.assert_outcomes(passed=5 * 5 + 1)
-    result.stdout.fnmatch_lines(["*warm=True (--flask-warm)*",
-                                 "warm launcher: * cold start(s)*not this interpreter*"])
+    result.stdout.fnmatch_lines([
+        "flaskserve: warm starts (forked from a pre-warmed launcher; --flask-cold for none) "
+        "for flask-run, app-run, gunicorn, waitress; cold for uwsgi: uWSGI is a compiled "
+        "program, not a Python command",
+        "gunicorn * ready * ms (warm), *",
+        "uwsgi * ready * ms (cold: uWSGI is a compiled program, not a Python command), *",
+        "warm launcher: * cold start(s) (*uwsgi: uWSGI is a compiled program*)"])
+
+
+def test_flask_cold_starts_every_server_cold(pytester: pytest.Pytester, examples: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLASKSERVE_COLD", raising=False)
+    pytester.makepyfile(test_inner="""
+        import pytest
+
+        @pytest.mark.flask_servers("flask-run", "gunicorn")
+        @pytest.mark.flask_scope("function")
+        @pytest.mark.parametrize("n", range(2))
+        def test_cold(flask_server, n):
+            assert type(flask_server.process).__name__ == "ManagedProcess"
+            assert not flask_server.process.started_warm
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-cold", "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["flaskserve: every server starts cold (--flask-cold)",
+                                 "*cold=True (--flask-cold)*"])
+    assert "warm launcher" not in result.stdout.str()

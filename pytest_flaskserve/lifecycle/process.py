@@ -97,6 +97,13 @@ class ManagedProcess:
         # the main thread was, possibly inside a stop holding this lock.
         self._lock = threading.RLock()
         self.stop_result: StopResult | None = None
+        #: why it started cold while warm starts were on (set by the warm launcher)
+        self.cold_reason: str | None = None
+
+    @property
+    def started_warm(self) -> bool:
+        """Forked from the warm launcher (a started :class:`~..warm.WarmProcess`)."""
+        return False
 
     # -- start ----------------------------------------------------------------------
     def start(self) -> int:

@@ -267,10 +267,14 @@ OPTIONS: tuple[Option, ...] = (
            "read .flaskenv/.env as flask run does (python-dotenv) and give the values to every "
            "server and FLASK_APP to the plugin (off: no server reads them)",
            _bool, default="false", action="store_true", ini_type="string"),
-    Option("warm", "--flask-warm", "flask_warm", "FLASKSERVE_WARM",
-           "start servers from a pre-warmed launcher process (Flask and the servers already "
-           "imported, never your app): ~20-30 ms starts instead of ~130-170 ms",
+    Option("cold", "--flask-cold", "flask_cold", "FLASKSERVE_COLD",
+           "start every server in a new interpreter; by default servers are forked from a "
+           "pre-warmed launcher (Flask and the server imported, never your app) wherever "
+           "that start is exact: ~20-40 ms instead of ~130-170 ms",
            _bool, default="false", action="store_true", ini_type="string"),
+    Option("warm", "--flask-warm", "flask_warm", "FLASKSERVE_WARM",
+           "warm starts, the default (kept for command lines that name it)",
+           _bool, default="true", action="store_true", ini_type="string"),
     Option("proxy", "--flask-proxy", "flask_proxy", "FLASKSERVE_PROXY",
            "also run every selected production server behind this reverse proxy: nginx "
            "(adds SERVER+nginx after each server)", _proxy, metavar="PROXY"),

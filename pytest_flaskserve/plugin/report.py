@@ -44,6 +44,7 @@ def header_lines(s: Settings, verbosity: int, runtime: Callable[[], Runtime]) ->
             f"{src} and {s.sources.get('deploy')}"
     lines.append(f"flaskserve: servers {', '.join(parts)} (from {src}); scope {s.scope}, "
                  f"startup timeout {s.startup_timeout:g} s")
+    lines.append(start_modes(s, chosen))
     changed = [f"{name}={getattr(s, name)!r} ({source})" for name, source in s.sources.items()
                if name not in ("app", "servers") and source != "default"]
     if changed:
@@ -74,6 +75,22 @@ def header_lines(s: Settings, verbosity: int, runtime: Callable[[], Runtime]) ->
     return lines
 
 
+def start_modes(s: Settings, chosen: list[str]) -> str:
+    """Which servers start warm and which cold, and why."""
+    if not s.warm:
+        return f"flaskserve: every server starts cold ({s.sources.get('cold', 'settings')})"
+    warm, cold = [], []
+    for name in chosen:
+        why = servers.get(name).warm_refusal()
+        if why is None:
+            warm.append(name)
+        else:
+            cold.append(f"{name}: {why}")
+    line = "flaskserve: warm starts (forked from a pre-warmed launcher; --flask-cold for none)"
+    line += f" for {', '.join(warm)}" if warm else " for no server selected"
+    return line + (f"; cold for {'; '.join(cold)}" if cold else "")
+
+
 def summary_lines(rt: Runtime, verbosity: int) -> list[str]:
     """Each server's life with ``-v`` (with its command); otherwise only what went wrong
     (failed starts, servers killed after their stop deadline): the matrix table already
@@ -87,15 +104,16 @@ def summary_lines(rt: Runtime, verbosity: int) -> list[str]:
             continue
         stop = f"{r.stop_seconds * 1000:.0f} ms" if r.stop_seconds is not None else "-"
         forced = " (killed after its stop deadline)" if r.forced else ""
-        lines.append(f"{r.server:<16} {r.app:<28} ready {r.ready_seconds * 1000:.0f} ms, "
+        mode = f" ({r.mode})" if verbosity > 0 else ""
+        lines.append(f"{r.server:<16} {r.app:<28} ready {r.ready_seconds * 1000:.0f} ms{mode}, "
                      f"stop {stop}, exit {r.exit_code}{forced}")
         if verbosity > 0:
             lines.append(f"    {r.command}")
             lines.extend(f"    ({n})" for n in r.notes)
     if verbosity > 0 and rt.settings.warm:
-        reasons = sorted({why for _, why in rt.warm_fallbacks})
+        reasons = sorted({f"{server}: {why}" for server, why in rt.warm_fallbacks})
         lines.append(f"warm launcher: {len(rt.warm_fallbacks)} cold start(s)"
-                     + (f": {'; '.join(reasons)}" if reasons else ""))
+                     + (f" ({'; '.join(reasons)})" if reasons else ""))
     return lines
 
 

@@ -43,6 +43,8 @@ class Record:
     exit_code: int | None = None
     forced: bool = False
     failed: str | None = None
+    #: "warm", or "cold" and why when warm starts were on
+    mode: str = "cold"
 
 
 class Pool:
@@ -291,7 +293,11 @@ class Runtime:
             self.records.append(Record(server, app.spec.raw, exc.command, 0.0, (),
                                        failed=str(exc).splitlines()[0]))
             raise
-        record = Record(server, app.spec.raw, handle.command, handle.ready_seconds, handle.notes)
+        proc = handle.process
+        mode = "warm" if proc.started_warm else \
+            f"cold: {proc.cold_reason}" if proc.cold_reason else "cold"
+        record = Record(server, app.spec.raw, handle.command, handle.ready_seconds, handle.notes,
+                        mode=mode)
         self.records.append(record)
 
         def record_stop(stopped: ServerHandle) -> None:

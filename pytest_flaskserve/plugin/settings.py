@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from pytest_flaskserve.appspec import default_spec
+from pytest_flaskserve.errors import UsageError
 from pytest_flaskserve.plugin.options import OPTIONS, Option
 
 APP_FLAG, APP_INI, APP_ENV = "--flask-app", "flask_app", "FLASK_APP"
@@ -39,7 +40,9 @@ class Settings(NamedTuple):
     worker_class: str | None
     debug: bool
     load_dotenv: bool
+    #: servers start warm where exact (False with --flask-cold)
     warm: bool
+    cold: bool
     tls: bool
     server_args: tuple[tuple[str, tuple[str, ...]], ...]
     proxy: str | None
@@ -145,6 +148,11 @@ def load_settings(
             app_source, app_base = f"{app} in the rootdir (Flask's default)", rootdir
             sources["app"] = "default"
     sources.setdefault("app", app_source)
+    if values["cold"]:
+        if values["warm"] and sources["warm"] != "default":
+            raise UsageError(f"{sources['warm']} and {sources['cold']} contradict each "
+                             "other: keep one (warm starts are the default)")
+        values["warm"] = False
     return Settings(app=app, app_source=app_source, app_base=app_base, sources=sources, **values)
 
 

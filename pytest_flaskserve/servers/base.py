@@ -138,6 +138,10 @@ class Launcher(ABC):
     warm_preload: ClassVar[tuple[str, ...]] = ()
     #: entry-point groups it scans at start (scanned once in the warm launcher too)
     warm_entry_point_groups: ClassVar[tuple[str, ...]] = ()
+    def warm_refusal(self) -> str | None:
+        """Why this server always starts cold, or None when it can start warm."""
+        return None if self.starts_warm else self.cold_reason
+
     #: ``"module:function"`` run in every forked server before its entry point, to
     #: recompute what its preloaded modules computed at import from the zygote's cwd and
     #: environment (a module under ``pytest_flaskserve._child``; see its Gunicorn one)

@@ -39,6 +39,10 @@ class Proxied(Launcher):
     def unavailable(self) -> str | None:
         return nginx.unavailable() or self.upstream.unavailable()
 
+    def warm_refusal(self) -> str | None:
+        """The server's (nginx, a C program, always starts cold)."""
+        return self.upstream.warm_refusal()
+
     def worker_class_problem(self, worker_class: str) -> str | None:
         return self.upstream.worker_class_problem(worker_class)
 

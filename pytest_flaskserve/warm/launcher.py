@@ -213,7 +213,9 @@ class WarmLauncher:
         reason = self.why_cold(argv, env, cwd, launcher)
         if reason is not None:
             self.note_cold(launcher.name, reason)
-            return ManagedProcess(argv, env=env, cwd=cwd, log_path=log_path)
+            cold = ManagedProcess(argv, env=env, cwd=cwd, log_path=log_path)
+            cold.cold_reason = reason
+            return cold
         return WarmProcess(self, argv, env=env, cwd=cwd, log_path=log_path,
                            group=warm_group(launcher))
 
@@ -226,8 +228,9 @@ class WarmLauncher:
                  launcher: Launcher) -> str | None:
         """Why this command must start cold, or None when it can start warm (its forker
         checks the rest: threads at import, a project module shadowing a preloaded one)."""
-        if not launcher.starts_warm:
-            return launcher.cold_reason
+        refusal = launcher.warm_refusal()
+        if refusal is not None:
+            return refusal
         if not self.ready:
             return self._dead or "warm launcher not ready"
         command = parse_command(argv, self.python)
