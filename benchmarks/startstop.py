@@ -14,10 +14,12 @@ in a shuffled order, so machine noise spreads over all rows alike):
   hook) run on a bare process; the exit codes seen;
 * **matrix**: every server started at once through threads calling ``start_server``,
   against the slowest single server's median (the lead's target is <= 1.3x);
-* **warm**: servers forked from the pre-warmed launcher (``pytest_flaskserve.warm``)
-  against the cold path, single and as a concurrent matrix;
-* **--co**: what the installed plugin costs ``pytest --co`` on a project that does not use
-  it (against ``-p no:flaskserve``);
+* **warm**: servers forked from the pre-warmed launcher (``pytest_flaskserve.warm``, the
+  plugin's default) against the cold path (``--flask-cold``), single and as a concurrent
+  matrix, whose ratio to the slowest single default start is the goal (<= 1.3x);
+* **installed but unused**: what the installed plugin costs ``pytest --co`` on a project
+  that does not use it, against ``-p no:flaskserve``, with bytecode cached and with
+  ``PYTHONDONTWRITEBYTECODE=1`` (``load_overhead.py``'s measurement, run first, alone);
 * **tls** (``--tls``): each server that terminates TLS itself, started with
   ``ServerOptions(tls=True)`` and the session's certificate, against its plain start;
 * **incumbent**: pytest-flask's ``LiveServer`` (its ``live_server`` fixture), from a child
@@ -63,6 +65,9 @@ from pytest_flaskserve.lifecycle.ports import free_port  # noqa: E402
 from pytest_flaskserve.lifecycle.process import OWNER_ENV, SESSION_TOKEN, stop_all  # noqa: E402
 from pytest_flaskserve.lifecycle.supervisor import ServerHandle, StartConfig, start_server  # noqa: E402
 from pytest_flaskserve.servers import ServerOptions  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import load_overhead  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DEPS = RESULTS / ".deps"
@@ -246,6 +251,8 @@ class Bench:
         self.warm_servers: list[str] = []
         self.tls_servers: list[str] = []
         self.tls_files: Any = None
+        #: load_overhead.measure's medians by case ("cached", "no bytecode")
+        self.overhead: dict[str, dict[str, tuple[float, float]]] = {}
         self._log_n = 0
 
     # helpers ----------------------------------------------------------------------------
@@ -371,23 +378,6 @@ class Bench:
         finally:
             self.config = original
 
-    def collect_only(self, project: Path, disabled: bool) -> None:
-        argv = [sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"]
-        if disabled:
-            argv += ["-p", "no:flaskserve"]
-        # As users run it: bytecode cached (this machine's shell sets
-        # PYTHONDONTWRITEBYTECODE, which would make every run compile the plugin).
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("FLASK", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"))
-               and k != "PYTHONDONTWRITEBYTECODE"}
-        t0 = time.perf_counter()
-        done = subprocess.run(argv, cwd=project, env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=120)
-        seconds = time.perf_counter() - t0
-        if done.returncode != 0:
-            raise RuntimeError(f"pytest --co failed ({done.returncode}):\n"
-                               f"{done.stdout.decode()[-2000:]}{done.stderr.decode()[-2000:]}")
-        self.s.add("co.without_plugin" if disabled else "co.with_plugin", seconds)
 
     def incumbent(self, deps: Path | None) -> None:
         argv = [sys.executable, str(ROOT / "benchmarks" / "_incumbent.py"), "--samples", "1",
@@ -408,19 +398,11 @@ class Bench:
                 self.s.add(f"incumbent.{key}", value)
 
 
-CO_FILES, CO_PER_FILE = 20, 10
-
-
-def make_collect_project(root: Path, files: int = CO_FILES, per_file: int = CO_PER_FILE,
-                         ) -> Path:
-    """A project with ``files * per_file`` plain tests and nothing Flask in it."""
-    project = root / "co-project"
-    (project / "tests").mkdir(parents=True)
-    (project / "pytest.ini").write_text("[pytest]\ntestpaths = tests\n")
-    for i in range(files):
-        body = "\n".join(f"def test_{i}_{j}():\n    assert {j} == {j}\n" for j in range(per_file))
-        (project / "tests" / f"test_mod{i}.py").write_text(body)
-    return project
+def measure_load_overhead(runs: int, work: Path) -> dict[str, dict[str, tuple[float, float]]]:
+    """``benchmarks/load_overhead.py``'s two cases, for this checkout."""
+    work.mkdir()
+    return {label: load_overhead.measure(ROOT, runs, bytecode, work)
+            for label, bytecode in (("cached", True), ("no bytecode", False))}
 
 
 def incumbent_deps(args: argparse.Namespace) -> tuple[Path | None, str]:
@@ -450,7 +432,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         app = resolve_app(parse_spec("hello:app", str(ROOT / "example_apps")))
         bench = Bench(args, app, log_dir)
         deps, incumbent_status = (None, "skipped") if args.no_incumbent else incumbent_deps(args)
-        co_project = None if args.no_co else make_collect_project(tmp)
+        # the installed-but-unused cost first, alone: its runs alternate plugin on and off
+        if not args.no_co:
+            bench.overhead = measure_load_overhead(args.co_runs, tmp / "load")
         if not args.no_warm:
             try:
                 from pytest_flaskserve.warm import launcher as warm_mod
@@ -461,7 +445,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 bench.warm.start()
                 bench.s.add("warm.launcher_start", time.perf_counter() - t0)
-                bench.warm_servers = [n for n in bench.servers if n in warm_mod.warm_servers()]
+                bench.warm_servers = [n for n in bench.servers
+                                      if servers.get(n).warm_refusal() is None]
         if args.tls:
             from pytest_flaskserve.tls import make_tls_files
 
@@ -477,9 +462,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if bench.warm is not None:
                 for name in bench.warm_servers:
                     bench.warm_start(name)
-            if co_project is not None:
-                bench.collect_only(co_project, False)  # writes the .pyc files
-                bench.collect_only(co_project, True)
             for name in bench.tls_servers:
                 bench.plugin_tls(name)
             kept = {k: bench.s.data.get(k, []) for k in ("warm.launcher_start", "tls.files")}
@@ -499,10 +481,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 tasks.append(("warm matrix", lambda: bench.matrix(bench.servers, "warm", True)))
             for name in bench.tls_servers:
                 tasks.append((f"tls {name}", lambda n=name: bench.plugin_tls(n)))
-            if co_project is not None:
-                tasks.append(("--co", lambda: bench.collect_only(co_project, False)))
-                tasks.append(("--co -p no:flaskserve",
-                              lambda: bench.collect_only(co_project, True)))
             if deps is not None or incumbent_status == "installed":
                 tasks.append(("pytest-flask", lambda: bench.incumbent(deps)))
             rng = random.Random(args.seed)
@@ -578,8 +556,16 @@ def report(bench: Bench, incumbent_status: str, args: argparse.Namespace) -> dic
                 f"{ratio(s.median(f'ready.warm.{name}'), s.median(f'ready.plugin.{name}')):>10} "
                 f"{ms(s, f'stop.warm.{name}'):>13}"
                 + (f"  ({cold} of {len(kinds)} started cold)" if cold else ""))
-        lines.append(f"warm matrix (warm where possible, cold for the rest), concurrent: "
-                     f"{ms(s, 'matrix.warm.ready')} ms")
+        # the default mode: each server's own single start is warm where it can be
+        def single(name: str) -> float:
+            key = "warm" if name in bench.warm_servers else "plugin"
+            return s.median(f"ready.{key}.{name}") or 0.0
+        slowest_default = max(bench.servers, key=single)
+        lines.append(f"warm matrix (the default: warm where exact, cold for the rest), "
+                     f"concurrent: {ms(s, 'matrix.warm.ready')} ms; slowest single default "
+                     f"start ({slowest_default}) {single(slowest_default) * 1000:.0f} ms; matrix / "
+                     f"slowest single = {ratio(s.median('matrix.warm.ready'), single(slowest_default))} "
+                     "(goal <= 1.3x)")
     if bench.args.tls:
         lines += ["", f"over TLS (--tls; CA and certificate made once in {ms(s, 'tls.files')} ms)",
                   f"{'server':<16} {'TLS ready':>15} {'plain ready':>15} {'TLS/plain':>10} "
@@ -593,16 +579,16 @@ def report(bench: Bench, incumbent_status: str, args: argparse.Namespace) -> dic
         left = [n for n in bench.servers if n not in bench.tls_servers]
         if left:
             lines.append(f"  not over TLS (cannot terminate it themselves): {', '.join(left)}")
-    if s.data.get("co.with_plugin"):
-        with_p, without = s.median("co.with_plugin"), s.median("co.without_plugin")
-        extra = (with_p - without) if with_p is not None and without is not None else None
-        lines += ["",
-                  f"pytest --co, {CO_FILES * CO_PER_FILE} plain tests, plugin installed "
-                  "but unused: "
-                  f"{ms(s, 'co.with_plugin')} ms; with -p no:flaskserve "
-                  f"{ms(s, 'co.without_plugin')} ms; cost "
-                  + (f"{extra * 1000:+.0f} ms ({extra / without:+.1%})"
-                     if extra is not None and without else "-")]
+    if bench.overhead:
+        lines += ["", f"installed but unused: pytest -q --co on {load_overhead.TESTS} trivial "
+                  f"tests, plugin loaded against -p no:flaskserve, medians of {args.co_runs} "
+                  f"(goal <= {load_overhead.GOAL_MS:g} ms added)"]
+        for label, medians in bench.overhead.items():
+            for i, clock in enumerate(("wall", "cpu")):
+                on, off = medians["on"][i], medians["off"][i]
+                lines.append(f"  {label:<12} {clock:<5} {on * 1000:6.0f} ms against "
+                             f"{off * 1000:6.0f} ms: {(on - off) * 1000:+5.1f} ms, "
+                             f"{on / off:.2f}x")
     lines.append("")
     if s.data.get("incumbent.ready"):
         lines.append(f"pytest-flask LiveServer ({incumbent_status}): start() {ms(s, 'incumbent.start')}"
@@ -647,7 +633,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-warm", action="store_true", help="skip the warm-launcher rows")
     parser.add_argument("--tls", action="store_true",
                         help="add TLS rows: each server that terminates TLS, against plain")
-    parser.add_argument("--no-co", action="store_true", help="skip the pytest --co rows")
+    parser.add_argument("--no-co", action="store_true",
+                        help="skip the installed-but-unused rows (benchmarks/load_overhead.py)")
+    parser.add_argument("--co-runs", type=int, default=15,
+                        help="runs per arm and bytecode case for those rows (15)")
     parser.add_argument("--no-incumbent", action="store_true", help="skip pytest-flask")
     parser.add_argument("--no-install", action="store_true",
                         help="do not install pytest-flask into benchmarks/results/.deps")

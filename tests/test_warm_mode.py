@@ -49,11 +49,12 @@ def test_warm_mode_over_every_server_and_scope(pytester: pytest.Pytester, exampl
     assert result.parseoutcomes().get("passed") == 5 * 5 + 1, "\n".join(why)
     result.assert_outcomes(passed=5 * 5 + 1)
     result.stdout.fnmatch_lines([
-        "flaskserve: warm starts (forked from a pre-warmed launcher; --flask-cold for none) "
-        "for flask-run, app-run, gunicorn, waitress; cold for uwsgi: uWSGI is a compiled "
+        "flaskserve: warm starts for flask-run, app-run, gunicorn, waitress (forked from a "
+        "pre-warmed launcher; --flask-cold for none); cold for uwsgi: uWSGI is a compiled "
         "program, not a Python command",
-        "gunicorn * ready * ms (warm), *",
-        "uwsgi * ready * ms (cold: uWSGI is a compiled program, not a Python command), *",
+        "gunicorn * ready * ms, stop * ms, exit *; warm start",
+        "uwsgi * ready * ms, stop * ms, exit *; cold start: uWSGI is a compiled program, not "
+        "a Python command",
         "warm launcher: * cold start(s) (*uwsgi: uWSGI is a compiled program*)"])
 
 

@@ -86,9 +86,11 @@ def start_modes(s: Settings, chosen: list[str]) -> str:
             warm.append(name)
         else:
             cold.append(f"{name}: {why}")
-    line = "flaskserve: warm starts (forked from a pre-warmed launcher; --flask-cold for none)"
-    line += f" for {', '.join(warm)}" if warm else " for no server selected"
-    return line + (f"; cold for {'; '.join(cold)}" if cold else "")
+    parts = [f"warm starts for {', '.join(warm)} (forked from a pre-warmed launcher; "
+             "--flask-cold for none)"] if warm else []
+    if cold:
+        parts.append(f"cold for {'; '.join(cold)}" if warm else f"cold starts for {'; '.join(cold)}")
+    return "flaskserve: " + "; ".join(parts)
 
 
 def summary_lines(rt: Runtime, verbosity: int) -> list[str]:
@@ -104,9 +106,9 @@ def summary_lines(rt: Runtime, verbosity: int) -> list[str]:
             continue
         stop = f"{r.stop_seconds * 1000:.0f} ms" if r.stop_seconds is not None else "-"
         forced = " (killed after its stop deadline)" if r.forced else ""
-        mode = f" ({r.mode})" if verbosity > 0 else ""
-        lines.append(f"{r.server:<16} {r.app:<28} ready {r.ready_seconds * 1000:.0f} ms{mode}, "
-                     f"stop {stop}, exit {r.exit_code}{forced}")
+        mode = f"; {r.mode}" if verbosity > 0 else ""
+        lines.append(f"{r.server:<16} {r.app:<28} ready {r.ready_seconds * 1000:.0f} ms, "
+                     f"stop {stop}, exit {r.exit_code}{forced}{mode}")
         if verbosity > 0:
             lines.append(f"    {r.command}")
             lines.extend(f"    ({n})" for n in r.notes)

@@ -43,8 +43,8 @@ class Record:
     exit_code: int | None = None
     forced: bool = False
     failed: str | None = None
-    #: "warm", or "cold" and why when warm starts were on
-    mode: str = "cold"
+    #: "warm start", "cold start", or "cold start: why" when warm starts were on
+    mode: str = "cold start"
 
 
 class Pool:
@@ -294,8 +294,8 @@ class Runtime:
                                        failed=str(exc).splitlines()[0]))
             raise
         proc = handle.process
-        mode = "warm" if proc.started_warm else \
-            f"cold: {proc.cold_reason}" if proc.cold_reason else "cold"
+        mode = "warm start" if proc.started_warm else \
+            f"cold start: {proc.cold_reason}" if proc.cold_reason else "cold start"
         record = Record(server, app.spec.raw, handle.command, handle.ready_seconds, handle.notes,
                         mode=mode)
         self.records.append(record)
