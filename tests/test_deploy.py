@@ -281,7 +281,7 @@ def test_example_project_runs_on_its_procfile(pytester: pytest.Pytester, shop: P
     ])
     # -v: the command as written beside the one run, and the move to loopback
     result.stdout.fnmatch_lines([
-        "procfile:web *ready * ms, stop * ms, exit 0; cold start: a deployment file*",
+        "procfile:web *ready * ms, stop * ms, exit 0; cold start*",
         "    /bin/sh -c 'exec gunicorn wsgi:app --bind 127.0.0.1:* --workers 2 --access-logfile -'",
         "    (*Procfile:2 as written: gunicorn wsgi:app --bind 0.0.0.0:$PORT --workers 2 --access-logfile -)",
         "    (listen address 0.0.0.0:$PORT -> 127.0.0.1:*)",
