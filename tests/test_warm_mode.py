@@ -1,5 +1,5 @@
 """Warm starts (the default) through pytest: every server and scope still works, servers
-really fork from the warm launcher once it is ready (uWSGI, not a Python command, starts
+really fork from the warm launcher, the first ones too (uWSGI, not a Python command, starts
 cold), the header and ``-v`` say which and why; ``--flask-cold`` starts every one cold."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ def test_warm_mode_over_every_server_and_scope(pytester: pytest.Pytester, exampl
         KINDS = {}
 
         def record(h):
-            KINDS.setdefault(h.server, []).append(type(h.process).__name__)
+            KINDS.setdefault(h.server, []).append(
+                type(h.process).__name__ + ("/warm" if h.process.started_warm else "/cold"))
             assert requests.get(h.url, timeout=10).text == "Hello, World!"
 
         def test_session(flask_server):
@@ -36,9 +37,10 @@ def test_warm_mode_over_every_server_and_scope(pytester: pytest.Pytester, exampl
             assert code is not None and not flask_server.is_running()
 
         def test_zz_kinds():
+            # the first starts too: they wait for the launcher's preload
             for server in ("flask-run", "app-run", "gunicorn", "waitress"):
-                assert "WarmProcess" in KINDS[server], (server, KINDS[server])
-            assert set(KINDS["uwsgi"]) == {"ManagedProcess"}
+                assert set(KINDS[server]) == {"WarmProcess/warm"}, (server, KINDS[server])
+            assert set(KINDS["uwsgi"]) == {"ManagedProcess/cold"}
     """)
     result = pytester.runpytest_subprocess(
         "--flask-app=hello:app", "-v", "-p", "no:randomly",

@@ -255,8 +255,8 @@ class Runtime:
         return self.log_dir
 
     def start_warm(self) -> None:
-        """Start the warm launcher in the background: the first servers start cold while
-        it preloads, later ones fork from it."""
+        """Start the warm launcher in the background; the first server start waits for
+        its preload (~0.1 s) and forks from it, as later ones do."""
         if self.settings.warm and self.warm is None:
             from pytest_flaskserve.warm.launcher import WarmLauncher
 

@@ -75,14 +75,17 @@ def warm_group(launcher: Launcher) -> dict[str, Any]:
 
 
 _SPAWN_TIMEOUT = 10.0
+#: how long a start waits for a zygote still preloading (~0.1 s) rather than start cold:
+#: a cold start then would cost as long, and compete with the preload for the CPU
+_READY_TIMEOUT = 10.0
 
 
 class WarmLauncher:
     """One zygote and the servers forked from it.
 
-    ``start()`` it once (at session start; ``wait=False`` lets it warm up in the
-    background while the first servers start cold), pass :meth:`process` where the
-    supervisor builds its process object, ``close()`` it at the end. Thread-safe.
+    ``start()`` it once (at session start; ``wait=False`` lets it preload in the
+    background; a start that comes meanwhile waits for it), pass :meth:`process` where
+    the supervisor builds its process object, ``close()`` it at the end. Thread-safe.
     """
 
     def __init__(self, *, log_dir: Path | None = None, python: str | None = None,
@@ -231,8 +234,14 @@ class WarmLauncher:
         refusal = launcher.warm_refusal()
         if refusal is not None:
             return refusal
+        if not self.ready and self._dead is None and not self._closed:
+            try:
+                self.start(wait=True, timeout=_READY_TIMEOUT)
+            except WarmUnavailable as exc:
+                with self._cond:
+                    self._dead = self._dead or str(exc)  # later starts go cold at once
         if not self.ready:
-            return self._dead or "warm launcher not ready"
+            return self._dead or "warm launcher closed"
         command = parse_command(argv, self.python)
         if isinstance(command, str):
             return command
