@@ -319,8 +319,24 @@ class Bench:
         finally:
             bare.kill()
 
-    def matrix(self, names: Sequence[str], key: str, warm: bool = False) -> None:
-        """Every server at once, each started by its own thread through ``start_server``."""
+    def first_matrix(self, names: Sequence[str]) -> None:
+        """A session's first matrix in the default mode: a new warm launcher, started in
+        the background as the plugin starts it, and every server at once right away."""
+        from pytest_flaskserve.warm import WarmLauncher
+
+        session_launcher, self.warm = self.warm, WarmLauncher(log_dir=self.log_dir)
+        try:
+            t0 = time.perf_counter()
+            self.warm.start(wait=False)
+            self.matrix(names, "first", True, started=t0)
+        finally:
+            self.warm.close()
+            self.warm = session_launcher
+
+    def matrix(self, names: Sequence[str], key: str, warm: bool = False,
+               started: float | None = None) -> None:
+        """Every server at once, each started by its own thread through ``start_server``
+        (timed from ``started`` when given)."""
         handles: list[ServerHandle] = []
         errors: list[BaseException] = []
         lock = threading.Lock()
@@ -336,7 +352,7 @@ class Bench:
 
         with self._warm_patch(warm):
             threads = [threading.Thread(target=one, args=(n,)) for n in names]
-            t0 = time.perf_counter()
+            t0 = time.perf_counter() if started is None else started
             for t in threads:
                 t.start()
             for t in threads:
@@ -479,6 +495,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for name in bench.warm_servers:
                     tasks.append((f"warm {name}", lambda n=name: bench.warm_start(n)))
                 tasks.append(("warm matrix", lambda: bench.matrix(bench.servers, "warm", True)))
+                tasks.append(("first matrix", lambda: bench.first_matrix(bench.servers)))
             for name in bench.tls_servers:
                 tasks.append((f"tls {name}", lambda n=name: bench.plugin_tls(n)))
             if deps is not None or incumbent_status == "installed":
@@ -566,6 +583,8 @@ def report(bench: Bench, incumbent_status: str, args: argparse.Namespace) -> dic
                      f"start ({slowest_default}) {single(slowest_default) * 1000:.0f} ms; matrix / "
                      f"slowest single = {ratio(s.median('matrix.warm.ready'), single(slowest_default))} "
                      "(goal <= 1.3x)")
+        lines.append(f"  a session's first matrix (a new warm launcher started with it, as the "
+                     f"plugin does): {ms(s, 'matrix.first.ready')} ms")
     if bench.args.tls:
         lines += ["", f"over TLS (--tls; CA and certificate made once in {ms(s, 'tls.files')} ms)",
                   f"{'server':<16} {'TLS ready':>15} {'plain ready':>15} {'TLS/plain':>10} "
