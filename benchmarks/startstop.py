@@ -573,16 +573,19 @@ def report(bench: Bench, incumbent_status: str, args: argparse.Namespace) -> dic
                 f"{ratio(s.median(f'ready.warm.{name}'), s.median(f'ready.plugin.{name}')):>10} "
                 f"{ms(s, f'stop.warm.{name}'):>13}"
                 + (f"  ({cold} of {len(kinds)} started cold)" if cold else ""))
-        # the default mode: each server's own single start is warm where it can be
+        # the goal's measure: the slowest single server (a cold start, as in the cold
+        # matrix above); and each server's own single start in the default mode
         def single(name: str) -> float:
             key = "warm" if name in bench.warm_servers else "plugin"
             return s.median(f"ready.{key}.{name}") or 0.0
         slowest_default = max(bench.servers, key=single)
         lines.append(f"warm matrix (the default: warm where exact, cold for the rest), "
-                     f"concurrent: {ms(s, 'matrix.warm.ready')} ms; slowest single default "
-                     f"start ({slowest_default}) {single(slowest_default) * 1000:.0f} ms; matrix / "
-                     f"slowest single = {ratio(s.median('matrix.warm.ready'), single(slowest_default))} "
-                     "(goal <= 1.3x)")
+                     f"concurrent: {ms(s, 'matrix.warm.ready')} ms; matrix / slowest single "
+                     f"server ({slowest}, cold) = "
+                     f"{ratio(s.median('matrix.warm.ready'), slowest_ms)} (goal <= 1.3x)")
+        lines.append(f"  against the slowest single start in the default mode ({slowest_default}, "
+                     f"{single(slowest_default) * 1000:.0f} ms): "
+                     f"{ratio(s.median('matrix.warm.ready'), single(slowest_default))}")
         lines.append(f"  a session's first matrix (a new warm launcher started with it, as the "
                      f"plugin does): {ms(s, 'matrix.first.ready')} ms")
     if bench.args.tls:
