@@ -11,7 +11,8 @@ PYTEST_LAYER = PACKAGE / "plugin"
 CHILD_SIDE = [PACKAGE / "_child", PACKAGE / "_entry.py", PACKAGE / "_traced_entry.py",
               PACKAGE / "_coverage_boot.py", PACKAGE / "warm" / "zygote.py",
               PACKAGE / "warm" / "become.py", PACKAGE / "warm" / "command.py",
-              PACKAGE / "warm" / "forker.py", PACKAGE / "warm" / "identity.py"]
+              PACKAGE / "warm" / "forker.py", PACKAGE / "warm" / "identity.py",
+              PACKAGE / "warm" / "events.py"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -14,16 +14,20 @@ import errno
 import gc
 import json
 import os
-import select
 import signal
 import socket
 import sys
 import time
-import types
 from typing import Any
 
 from pytest_flaskserve.lifecycle.reach import become_subreaper, kill_descendants
 from pytest_flaskserve.warm.command import Child, candidates, parse_command, prefix_entries
+from pytest_flaskserve.warm.events import (
+    ChildWake,
+    Lines,
+    exited_children,
+    thread_count,
+)
 
 
 class Forker:
@@ -35,7 +39,6 @@ class Forker:
         self.sock = sock
         self.name = str(group["name"])
         self.refreshers = tuple(filter(None, [group.get("refresh")]))
-        self.initial_sigchld = signal.getsignal(signal.SIGCHLD)
         failed: dict[str, str] = {}
         for name in group.get("preload", ()):
             try:
@@ -56,9 +59,7 @@ class Forker:
         self.threads = thread_count()
         self.children: set[int] = set()
         become_subreaper()  # a server's orphans stay with its forker, within the zygote
-        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.signal(signal.SIGCHLD, _noop)
-        signal.set_wakeup_fd(self.wake_w)
+        self.wake = ChildWake()
         gc.collect()
         gc.freeze()  # children then share these pages instead of copying them on first GC
         self.send({"op": "group-ready", "group": self.name, "pid": os.getpid(),
@@ -72,37 +73,21 @@ class Forker:
     def serve(self) -> Child | None:
         """Serve until the zygote closes the connection (None), or return in a forked
         child what it is to become."""
-        buffer = b""
+        lines = Lines(self.sock)
         while True:
-            try:
-                readable, _, _ = select.select([self.sock.fileno(), self.wake_r], [], [])
-            except InterruptedError:
-                continue
-            if self.wake_r in readable:
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(self.wake_r, 512):
-                        pass
-            if self.sock.fileno() in readable:
-                data = self.sock.recv(1 << 20)
-                if not data:
+            if self.sock.fileno() in self.wake.wait([self.sock.fileno()]):
+                received = lines.read()
+                if received is None:
                     self.shutdown()
                     return None
-                buffer += data
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                for line in received:
                     child = self.spawn(json.loads(line))
                     if child is not None:
                         return child
             self.reap()
 
     def reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in exited_children():
             if pid in self.children:  # else an adopted orphan: nobody waits for its code
                 self.children.discard(pid)
                 self.send({"op": "exit", "pid": pid,
@@ -179,9 +164,7 @@ class Forker:
                 os.close(null_fd)
                 os.close(log_fd)
                 os.chdir(cwd)
-                signal.set_wakeup_fd(-1)
-                os.close(self.wake_r)
-                os.close(self.wake_w)
+                self.wake.release()
                 self.sock.close()
                 os.write(sync_w, b"ok")
                 os.close(sync_w)
@@ -189,7 +172,6 @@ class Forker:
                 with contextlib.suppress(OSError):
                     os.write(sync_w, f"E{exc}".encode())
                 os._exit(127)
-            signal.signal(signal.SIGCHLD, self.initial_sigchld)
             return Child(argv=message["argv"], env=message["env"], cwd=cwd, command=command,
                          refreshers=self.refreshers, allowed_modules=self.allowed)
         for fd in (sync_w, null_fd, log_fd):
@@ -209,19 +191,6 @@ class Forker:
             error = status[1:].decode(errors="replace") or "child died during setup"
             self.send({"op": "error", "id": request_id, "error": error, "errno": errno.EIO})
         return None
-
-
-def thread_count() -> int:
-    """Threads of this process, native ones included (a preloaded extension could start
-    some, and forking a process with other threads can deadlock the child)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 1
-
-
-def _noop(signum: int, frame: types.FrameType | None) -> None:
-    """SIGCHLD only has to write to the wake-up fd, which any Python handler does."""
 
 
 def loaded_top_level() -> dict[str, str]:

@@ -16,7 +16,6 @@ import errno
 import gc
 import json
 import os
-import select
 import signal
 import socket
 import sys
@@ -28,7 +27,13 @@ from typing import Any
 from pytest_flaskserve.lifecycle.reach import become_subreaper, kill_descendants
 from pytest_flaskserve.warm.become import become
 from pytest_flaskserve.warm.command import Child
-from pytest_flaskserve.warm.forker import Forker, loaded_top_level, thread_count
+from pytest_flaskserve.warm.events import (
+    ChildWake,
+    Lines,
+    exited_children,
+    thread_count,
+)
+from pytest_flaskserve.warm.forker import Forker, loaded_top_level
 
 #: our modules, out of ``sys.modules`` but alive (see the module docstring)
 _HIDDEN: list[types.ModuleType] = []
@@ -79,7 +84,7 @@ class _Route:
 
     pid: int
     sock: socket.socket
-    buffer: bytes = b""
+    lines: Lines
     pending: set[int] = field(default_factory=set)  # request ids not answered yet
     live: set[int] = field(default_factory=set)  # servers it forked that run
 
@@ -92,10 +97,7 @@ class _Zygote:
         # Orphans of a forker or a server come here rather than to init, detached and
         # unmarked or not, so shutdown (and the watchdog) can reach them.
         become_subreaper()
-        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.initial_sigchld = signal.getsignal(signal.SIGCHLD)
-        signal.signal(signal.SIGCHLD, _noop)
-        signal.set_wakeup_fd(self.wake_w)
+        self.wake = ChildWake()
         gc.collect()
         gc.freeze()
         self.send({"op": "ready", "pid": os.getpid(), "modules": loaded_top_level(),
@@ -110,28 +112,19 @@ class _Zygote:
             self.sock.sendall(line + b"\n")
 
     def serve(self) -> _NewForker | None:
-        buffer = b""
+        lines = Lines(self.sock)
         while True:
-            fds = [self.sock.fileno(), self.wake_r, *(r.sock.fileno() for r in self.routes.values())]
-            try:
-                readable, _, _ = select.select(fds, [], [])
-            except InterruptedError:
-                continue
-            if self.wake_r in readable:
-                with contextlib.suppress(BlockingIOError):
-                    while os.read(self.wake_r, 512):
-                        pass
+            readable = self.wake.wait([self.sock.fileno(),
+                                       *(r.sock.fileno() for r in self.routes.values())])
             for name, route in list(self.routes.items()):
                 if route.sock.fileno() in readable:
                     self.relay(name, route)
             if self.sock.fileno() in readable:
-                data = self.sock.recv(1 << 20)
-                if not data:
+                received = lines.read()
+                if received is None:
                     self.shutdown()
                     return None
-                buffer += data
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                for line in received:
                     message = json.loads(line)
                     if message.get("op") == "bye":
                         self.shutdown()
@@ -153,16 +146,13 @@ class _Zygote:
             pid = os.fork()
             if pid == 0:
                 ours.close()
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, self.initial_sigchld)
-                for fd in (self.wake_r, self.wake_w):
-                    os.close(fd)
+                self.wake.release()
                 self.sock.close()
                 for other in self.routes.values():
                     other.sock.close()
                 return _NewForker(theirs, group)
             theirs.close()
-            route = self.routes[group["name"]] = _Route(pid, ours)
+            route = self.routes[group["name"]] = _Route(pid, ours, Lines(ours))
         route.pending.add(int(message["id"]))
         try:
             route.sock.sendall(line + b"\n")
@@ -172,16 +162,11 @@ class _Zygote:
 
     def relay(self, name: str, route: _Route) -> None:
         """Pass a forker's replies up, keeping track of what is pending and running."""
-        try:
-            data = route.sock.recv(1 << 20)
-        except OSError:
-            data = b""
-        if not data:
+        received = route.lines.read()
+        if received is None:
             self.drop(name, route)
             return
-        route.buffer += data
-        while b"\n" in route.buffer:
-            line, route.buffer = route.buffer.split(b"\n", 1)
+        for line in received:
             message = json.loads(line)
             op = message.get("op")
             if op in ("spawned", "error"):
@@ -207,13 +192,8 @@ class _Zygote:
 
     def reap(self) -> None:
         """Forkers and adopted orphans: nobody waits for their codes."""
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for _ in exited_children():
+            pass
 
     def shutdown(self) -> None:
         """The client is done (or gone): nothing forked below may outlive the zygote."""
@@ -233,7 +213,3 @@ def _alive(pid: int) -> bool:
     except ChildProcessError:
         return False
     return waited == 0
-
-
-def _noop(signum: int, frame: types.FrameType | None) -> None:
-    """SIGCHLD only has to write to the wake-up fd, which any Python handler does."""
