@@ -1,7 +1,7 @@
 """Hooks of the features beyond one server per test: the smoke suite (``--flask-smoke``,
 :mod:`smoke`), and the test-by-server matrix at the end of the run, with
 ``--flask-report=PATH`` for the same as JSON (:mod:`pytest_flaskserve.matrix`). Loaded
-by the core plugin through ``pytest_plugins`` (so ``-p no:flaskserve`` removes it too);
+by the core plugin as it is registered (so ``-p no:flaskserve`` removes it too);
 what they do is imported only when a run uses them.
 """
 
