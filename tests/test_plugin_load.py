@@ -72,3 +72,24 @@ def test_a_run_without_servers_imports_only_the_tables(project: Path, args: tupl
     assert not [m for m in added if m.startswith(NEVER_AT_LOAD)], others
     assert len(others) <= 2, f"standard modules the plugin pulls in at load: {others}"
 
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((), ["fixtures", "live_server"]),
+    (("-p", "no:pytest_flaskserve.plugin.live_server"), ["fixtures"]),
+    (("-p", "no:flaskserve"), []),
+], ids=["default", "one-part-disabled", "plugin-disabled"])
+def test_the_parts_come_and_go_with_the_plugin(pytester: pytest.Pytester, args: tuple[str, ...],
+                                              expected: list[str]) -> None:
+    """The parts are registered with the plugin (not through ``pytest_plugins``), so
+    ``-p no:flaskserve`` removes them all, and one is disabled alone by its name."""
+    pytester.makepyfile(test_parts="""
+        def test_parts(pytestconfig):
+            names = ("fixtures", "live_server")
+            found = [n for n in names
+                     if pytestconfig.pluginmanager.has_plugin(f"pytest_flaskserve.plugin.{n}")]
+            print("PARTS(" + ",".join(found) + ")")
+    """)
+    result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*PARTS({','.join(expected)})*"])
