@@ -102,7 +102,7 @@ class ManagedProcess:
 
     @property
     def started_warm(self) -> bool:
-        """Forked from the warm launcher (a started :class:`~..warm.WarmProcess`)."""
+        """Forked from the warm launcher (see :class:`pytest_flaskserve.warm.WarmProcess`)."""
         return False
 
     # -- start ----------------------------------------------------------------------

@@ -21,17 +21,19 @@ The pytest process itself is never forked: the zygote is started with ``subproce
 pytest and ``forkserver`` being Python 3.14's default do not matter.
 
 The protocol is newline-delimited JSON over a socketpair (the zygote's end inherited):
-``spawn`` -> ``spawned {pid}`` or ``error``; the zygote reaps its children and reports
-``exit {pid, code}`` (a Popen-style code: the only way to learn the exit code of a
-process we did not start), which a reader thread collects, per pid until it is reused.
+``spawn`` (with the server's forker group) -> ``spawned {pid}`` or ``error`` (with
+``cold`` when the start must be cold); the forker reaps its children and reports ``exit
+{pid, code}`` (a Popen-style code: the only way to learn the exit code of a process we
+did not start), relayed by the zygote, which a reader thread collects, per pid until it
+is reused.
 
 :class:`WarmProcess` is a ``ManagedProcess`` the zygote forked; :meth:`WarmLauncher.process`
 takes ``ManagedProcess``'s arguments and the launcher, and returns a cold one whenever a
 start cannot be exact (a launcher that says so, not this interpreter, interpreter flags,
 a startup-only variable such as ``PYTHONHASHSEED`` or ``COVERAGE_PROCESS_*`` that differs
 from the zygote's, a directory on the new path that shadows a preloaded module, threads
-after the preload, the zygote not ready or gone). The one difference left: servers
-forked in one session share the zygote's (random) hash seed.
+after the preload, the zygote not ready or gone). What still differs: servers forked in
+one session share the zygote's (random) hash seed, and their parent is their forker.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from pytest_flaskserve.lifecycle.process import ManagedProcess
 if TYPE_CHECKING:
     from pytest_flaskserve.warm.launcher import WarmLauncher
 
+
 class WarmUnavailable(RuntimeError):
     """The warm launcher could not be started, is gone, or cannot start this command
     exactly as a cold start would; the message says why. Start the server cold."""
@@ -36,12 +37,11 @@ class WarmProcess(ManagedProcess):
         self.launcher = launcher
         #: what its forker imports (``warm.launcher.warm_group``)
         self.group = group
-        #: why it started cold after all (its forker refused, the zygote was gone)
-        self.cold_reason: str | None = None
 
     @property
     def started_warm(self) -> bool:
-        """It was forked from the zygote (False: it fell back to a cold start)."""
+        """Forked from the zygote: True unless it fell back to a cold start (its forker
+        refused, the zygote was gone), whose reason is then ``cold_reason``."""
         return self.cold_reason is None
 
     def _spawn(self) -> int:
