@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
 import signal
 import threading
 import time
@@ -35,7 +36,7 @@ WARM = [n for n in servers.names() if servers.get(n).starts_warm
 
 STATE_APP = '''
 """Reports how its interpreter was set up."""
-import atexit, os, signal, sys
+import atexit, os, resource, signal, sys
 from flask import Flask, jsonify
 
 app = Flask(__name__)
@@ -75,6 +76,7 @@ def state():
         modules=sorted(sys.modules), cmdline=cmdline, hash_sample=hash("flaskserve-sample"), environ=environ, comm=comm,
         hash_randomization=sys.flags.hash_randomization, flags=str(sys.flags),
         sig_masks={k: status[k] for k in ("SigBlk", "SigIgn", "SigCgt")},
+        umask=status["Umask"], nofile=resource.getrlimit(resource.RLIMIT_NOFILE),
         pid=os.getpid(), pgid=os.getpgid(0), sid=os.getsid(0), cwd=os.getcwd(), path=sys.path,
         argv=sys.argv[1:], argv0=sys.argv[0], orig_argv=sys.orig_argv,
         env=dict(os.environ), signals=handlers,
@@ -303,6 +305,39 @@ def test_commands_that_cannot_start_warm_start_cold(warm: WarmLauncher, tmp_path
     cold = warm.process(["/usr/bin/uwsgi", "--version"], env=env, cwd=str(tmp_path),
                         log_path=tmp_path / "x.log", launcher=uwsgi)
     assert type(cold) is ManagedProcess
+
+
+@pytest.mark.parametrize("change", ["umask", "RLIMIT_NOFILE"])
+def test_a_umask_or_limit_changed_since_the_launcher_started_starts_cold(
+    warm: WarmLauncher, app_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """The zygote took pytest's umask and limits when it started (and its forker's
+    imports may have changed them, as Granian's do): a start after pytest changed them
+    is cold, and gets them as they are now."""
+    umask = os.umask(0o027) if change == "umask" else None
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if change == "RLIMIT_NOFILE":
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(nofile[0], 1000), nofile[1]))
+    try:
+        handle = _start(app_dir, "waitress", tmp_path, warm, monkeypatch)
+    finally:
+        if umask is not None:
+            os.umask(umask)
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+    try:
+        assert not handle.process.started_warm
+        assert handle.process.cold_reason == \
+            f"pytest's {change} changed since the warm launcher started"
+        state = _state(handle)
+        assert state["umask"] == "0027" if change == "umask" else state["nofile"][0] <= 1000
+    finally:
+        handle.stop()
+    again = _start(app_dir, "waitress", tmp_path, warm, monkeypatch)  # as before: warm
+    try:
+        assert again.process.started_warm, again.process.cold_reason
+    finally:
+        again.stop()
 
 
 def test_a_project_module_shadowing_a_preloaded_one_starts_cold(

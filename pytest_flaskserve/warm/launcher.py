@@ -57,6 +57,7 @@ from typing import IO, Any
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult
 from pytest_flaskserve.lifecycle.registry import OWNER_ENV, SESSION_TOKEN, registry
 from pytest_flaskserve.servers import Launcher
+from pytest_flaskserve.warm import inherited
 from pytest_flaskserve.warm.command import (
     STARTUP_PREFIXES,
     STARTUP_VARIABLES,
@@ -117,6 +118,7 @@ class WarmLauncher:
         self._dead: str | None = None
         self._closed = False
         self._log: IO[bytes] | None = None
+        self._inherited: dict[str, Any] = {}
 
     # -- life ------------------------------------------------------------------------
     def start(self, wait: bool = True, timeout: float = 30.0) -> None:
@@ -154,6 +156,7 @@ class WarmLauncher:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_dir / f"warm-launcher-{os.getpid()}.log", "ab")
         registry.watch()  # before the spawn, so a pytest dying right after it is covered
+        self._inherited = inherited.current()  # what the zygote inherits from us
         try:
             self._zygote = subprocess.Popen(
                 [self.python, "-c", code], env=self.env, cwd=os.path.abspath(os.sep),
@@ -253,6 +256,9 @@ class WarmLauncher:
         for key in env:
             if key.startswith(STARTUP_PREFIXES):
                 return f"{key} is read at interpreter start"
+        changed = inherited.first_difference(self._inherited, inherited.current())
+        if changed is not None:
+            return f"pytest's {changed} changed since the warm launcher started"
         return None
 
     # -- protocol ----------------------------------------------------------------------
