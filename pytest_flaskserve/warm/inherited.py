@@ -1,5 +1,6 @@
 """What a process inherits from the one that starts it besides its environment and
-working directory: the file-mode creation mask and the resource limits. A cold server
+working directory: the file-mode creation mask, the resource limits, the scheduling
+priority and the CPUs it may run on. A cold server
 gets pytest's as they are at its start; a warm one gets what the zygote got at the
 session's start, as its forker's imports left it (Granian's extension raises the soft
 limit of open files as it loads, in both). So a warm start is exact only while pytest's
@@ -7,6 +8,7 @@ are still what they were when the zygote started. Standard library only."""
 
 from __future__ import annotations
 
+import os
 import resource
 from typing import Any
 
@@ -18,10 +20,13 @@ _LIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
 
 
 def current() -> dict[str, Any]:
-    """This process's umask and limits (``{"umask": 18, "RLIMIT_NOFILE": (soft, hard)}``)."""
+    """This process's umask, limits, niceness and CPUs (``{"umask": 18, "RLIMIT_NOFILE":
+    (soft, hard), ...}``)."""
     state: dict[str, Any] = {name: resource.getrlimit(getattr(resource, name))
                              for name in _LIMITS if hasattr(resource, name)}
     state["umask"] = _umask()
+    state["nice"] = os.getpriority(os.PRIO_PROCESS, 0)
+    state["CPU affinity"] = frozenset(os.sched_getaffinity(0))
     return state
 
 
