@@ -78,3 +78,14 @@ def test_flask_cold_starts_every_server_cold(pytester: pytest.Pytester, examples
     result.stdout.fnmatch_lines(["flaskserve: every server starts cold (--flask-cold)",
                                  "*cold=True (--flask-cold)*"])
     assert "warm launcher" not in result.stdout.str()
+
+
+def test_the_smoke_suite_starts_warm_too(pytester: pytest.Pytester, examples: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Smoke items use no fixture: their starts reach the warm launcher all the same."""
+    monkeypatch.delenv("FLASKSERVE_COLD", raising=False)
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-smoke", "-v",
+                                           "--flask-servers=flask-run,gunicorn,waitress")
+    assert result.ret == 0, result.stdout.str()
+    starts = [ln for ln in result.outlines if " ready " in ln and "; " in ln]
+    assert starts and all(ln.endswith("; warm start") for ln in starts), starts

@@ -113,8 +113,9 @@ def summary_lines(rt: Runtime, verbosity: int) -> list[str]:
             lines.append(f"    {r.command}")
             lines.extend(f"    ({n})" for n in r.notes)
     if verbosity > 0 and rt.settings.warm:
-        reasons = sorted({f"{server}: {why}" for server, why in rt.warm_fallbacks})
-        lines.append(f"warm launcher: {len(rt.warm_fallbacks)} cold start(s)"
+        cold = rt.cold_starts()
+        reasons = sorted({f"{server}: {why}" for server, why in cold})
+        lines.append(f"warm launcher: {len(cold)} cold start(s)"
                      + (f" ({'; '.join(reasons)})" if reasons else ""))
     return lines
 

@@ -269,9 +269,13 @@ class Runtime:
         if self.tls is not None:
             self.tls.close()
         if self.warm is not None:
-            self.warm_fallbacks = list(self.warm.fallbacks)
+            self.warm_fallbacks = self.cold_starts()
             self.warm.close()
             self.warm = None
+
+    def cold_starts(self) -> list[tuple[str, str]]:
+        """(server, why) of every cold start while warm starts were on."""
+        return list(self.warm.fallbacks) if self.warm is not None else self.warm_fallbacks
 
     def start(self, server: str | servers.Launcher, app: ResolvedApp, options: ServerOptions,
               config: StartConfig | None = None) -> ServerHandle:
@@ -284,7 +288,11 @@ class Runtime:
             assert self.session_dir is not None
             app = app_config.with_settings(app, options.config, options.instance_path,
                                            self.session_dir)
+        # whichever path starts it (a fixture, a smoke item, a reloader): warm where exact
+        self.start_warm()
         config = config or self.start_config()
+        if self.warm is not None and config.process_factory is None:
+            config = dataclasses.replace(config, process_factory=self.warm.process)
         if options.tls:
             config = dataclasses.replace(config, tls=self.session_tls().files())
         try:
