@@ -340,6 +340,43 @@ def test_a_umask_or_limit_changed_since_the_launcher_started_starts_cold(
         again.stop()
 
 
+PATCHING_APP = """
+from gevent import monkey
+
+monkey.patch_all()
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def index():
+    return "ok"
+"""
+
+
+def test_an_app_that_monkey_patches_as_it_is_imported_starts_cold(
+    warm: WarmLauncher, app_dir: Path, tmp_path: Path,
+) -> None:
+    """The resolver sees the patch; the warm launcher, whose zygote imported Flask long
+    before, starts such an app cold."""
+    (tmp_path / "patched.py").write_text(PATCHING_APP)
+    app = resolve_app(parse_spec("patched:app", str(tmp_path)))
+    assert app.patches_at_import == "gevent"
+    config = StartConfig(log_dir=tmp_path / "logs", process_factory=warm.process)
+    handle = start_server(servers.get("waitress"), app, ServerOptions(), config)
+    try:
+        assert not handle.process.started_warm
+        assert handle.process.cold_reason == ("the app monkey-patches the standard library "
+                                              "with gevent as it is imported")
+        assert requests.get(handle.url, timeout=10).text == "ok"
+    finally:
+        handle.stop()
+    plain = resolve_app(parse_spec("stateapp:app", str(app_dir)))
+    assert plain.patches_at_import == ""
+
+
 def test_a_project_module_shadowing_a_preloaded_one_starts_cold(
     warm: WarmLauncher, tmp_path: Path,
 ) -> None:

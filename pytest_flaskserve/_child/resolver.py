@@ -133,10 +133,23 @@ def resolve(request: dict[str, Any]) -> dict[str, Any]:
         "module_file": os.path.abspath(module_file) if module_file else None,
         "is_package": hasattr(module, "__path__"),
         "runs_at_import": bool(calls),
+        "patches_at_import": _monkey_patcher(),
         "import_name": app.import_name,
         "flask_version": getattr(flask, "__version__", ""),
         "config_reprs": {key: _repr(value) for key, value in app.config.items()},
     }
+
+
+def _monkey_patcher() -> str:
+    """"gevent" or "eventlet" when importing the app monkey-patched the standard library
+    with it (its patcher's record of patched modules is not empty), else ""."""
+    gevent_monkey = sys.modules.get("gevent.monkey")
+    if gevent_monkey is not None and getattr(gevent_monkey, "saved", None):
+        return "gevent"
+    eventlet_patcher = sys.modules.get("eventlet.patcher")
+    if eventlet_patcher is not None and getattr(eventlet_patcher, "already_patched", None):
+        return "eventlet"
+    return ""
 
 
 def _repr(value: Any) -> str:

@@ -88,6 +88,8 @@ class ResolvedApp:
     #: JSON the generated entry applies to the app (a test's config=, see appspec.config)
     app_settings: str = field(default="")
     config_reprs: tuple[tuple[str, str], ...] = ()  # repr of each config value, as built
+    #: "gevent" or "eventlet" when importing the app monkey-patches the standard library
+    patches_at_import: str = field(default="")
 
     @property
     def path_entry(self) -> str:

@@ -110,6 +110,7 @@ def resolve_app(spec: AppSpec, timeout: float = 30.0,
         runs_at_import=data["runs_at_import"],
         import_name=data.get("import_name", ""),
         config_reprs=tuple(sorted((data.get("config_reprs") or {}).items())),
+        patches_at_import=data.get("patches_at_import", ""),
     )
     with _lock:
         _cache[key] = resolved

@@ -49,7 +49,8 @@ class StartConfig:
     load_dotenv: bool = False
     port_retries: int = 3
     log_tag: str = ""
-    #: builds the process object (``ManagedProcess``'s signature plus ``launcher=``);
+    #: builds the process object (``ManagedProcess``'s signature plus ``launcher=`` and
+    #: ``app=``);
     #: warm mode passes its launcher's factory here, which falls back to a cold
     #: ``ManagedProcess`` by itself
     process_factory: Callable[..., ManagedProcess] | None = None
@@ -101,7 +102,7 @@ def start_server(
         env = server_env(dict(os.environ), app, options, dict(plan.env), config.load_dotenv)
         if config.process_factory is not None:
             proc = config.process_factory(plan.argv, env=env, cwd=app.cwd, log_path=log_path,
-                                          launcher=launcher)
+                                          launcher=launcher, app=app)
         else:
             proc = ManagedProcess(plan.argv, env=env, cwd=app.cwd, log_path=log_path)
         t0 = time.monotonic()

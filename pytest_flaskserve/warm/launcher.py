@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from pytest_flaskserve.appspec.grammar import ResolvedApp
 from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult
 from pytest_flaskserve.lifecycle.registry import OWNER_ENV, SESSION_TOKEN, registry
 from pytest_flaskserve.servers import Launcher
@@ -215,10 +216,12 @@ class WarmLauncher:
 
     # -- the factory -------------------------------------------------------------------
     def process(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: str,
-                log_path: Path, launcher: Launcher) -> ManagedProcess:
-        """``ManagedProcess``'s signature and the server's launcher: a warm process when
-        the command allows it (it still starts cold if its forker says it cannot)."""
-        reason = self.why_cold(argv, env, cwd, launcher)
+                log_path: Path, launcher: Launcher,
+                app: ResolvedApp | None = None) -> ManagedProcess:
+        """``ManagedProcess``'s signature, the server's launcher and the app it serves: a
+        warm process when the start can be exact (it still starts cold if its forker
+        says it cannot)."""
+        reason = self.why_cold(argv, env, cwd, launcher, app)
         if reason is not None:
             self.note_cold(launcher.name, reason)
             cold = ManagedProcess(argv, env=env, cwd=cwd, log_path=log_path)
@@ -233,12 +236,18 @@ class WarmLauncher:
             self.fallbacks.append((server, reason))
 
     def why_cold(self, argv: Sequence[str], env: Mapping[str, str], cwd: str,
-                 launcher: Launcher) -> str | None:
+                 launcher: Launcher, app: ResolvedApp | None = None) -> str | None:
         """Why this command must start cold, or None when it can start warm (its forker
         checks the rest: threads at import, a project module shadowing a preloaded one)."""
         refusal = launcher.warm_refusal()
         if refusal is not None:
             return refusal
+        if app is not None and app.patches_at_import:
+            # here Flask and the server's modules are imported before it patches; in a
+            # cold start not always (python app.py, Waitress), and patching after is not
+            # patching before
+            return (f"the app monkey-patches the standard library with "
+                    f"{app.patches_at_import} as it is imported")
         if not self.ready and self._dead is None and not self._closed:
             try:
                 self.start(wait=True, timeout=_READY_TIMEOUT)
