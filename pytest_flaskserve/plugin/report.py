@@ -77,8 +77,9 @@ def header_lines(s: Settings, verbosity: int, runtime: Callable[[], Runtime]) ->
 
 def start_modes(s: Settings, chosen: list[str]) -> str:
     """Which servers start warm and which cold, and why."""
-    if not s.warm:
-        return f"flaskserve: every server starts cold ({s.sources.get('cold', 'settings')})"
+    if not s.warm:  # --flask-cold, or FLASKSERVE_WARM=0 and the like
+        source = s.sources.get("cold" if s.cold else "warm", "settings")
+        return f"flaskserve: every server starts cold ({source})"
     warm, cold = [], []
     for name in chosen:
         why = servers.get(name).warm_refusal()
