@@ -1,5 +1,5 @@
 """What a warm start runs (``python -m MODULE`` or ``python SCRIPT``), the environment that
-forces a cold start, and the path a fresh interpreter would build. Standard library only:
+forces a cold start, the path a fresh interpreter would build, and the zygote's own program. Standard library only:
 the zygote and its children import it."""
 
 from __future__ import annotations
@@ -24,6 +24,28 @@ STARTUP_VARIABLES: tuple[str, ...] = (
 )
 #: Prefixes of variables with the same property (coverage's ``.pth`` startup hook).
 STARTUP_PREFIXES: tuple[str, ...] = ("COVERAGE_PROCESS_",)
+
+#: what the zygote imports for every server: what every Flask app imports (so a child
+#: that has it imported has nothing its cold start would not have had)
+COMMON_PRELOAD: tuple[str, ...] = ("flask",)
+
+
+def zygote_program(fd: int) -> str:
+    """The zygote's ``python -c`` program, talking on inherited ``fd``. Flask first, then
+    this package: ``zygote_main`` takes out of ``sys.modules`` what importing the package
+    added, so a child finds only what its cold start has."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return ("import sys, time\n"
+            "_t0 = time.perf_counter(); _failed = {}\n"
+            f"for _name in {list(COMMON_PRELOAD)!r}:\n"
+            "    try: __import__(_name)\n"
+            "    except Exception as _e: _failed[_name] = f'{type(_e).__name__}: {_e}'\n"
+            "_keep = set(sys.modules)\n"
+            f"sys.path.insert(0, {package_root!r})\n"
+            "import pytest_flaskserve.warm.zygote as _w\n"
+            "del sys.path[0]\n"
+            f"_w.zygote_main({fd}, _keep, _failed, _t0)\n")
+
 
 @dataclass(frozen=True)
 class Command:

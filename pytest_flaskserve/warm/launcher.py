@@ -63,12 +63,9 @@ from pytest_flaskserve.warm.command import (
     STARTUP_PREFIXES,
     STARTUP_VARIABLES,
     parse_command,
+    zygote_program,
 )
 from pytest_flaskserve.warm.process import WarmProcess, WarmUnavailable
-
-#: what the zygote imports for every server: what every Flask app imports (so a child
-#: that has it imported has nothing its cold start would not have had)
-COMMON_PRELOAD: tuple[str, ...] = ("flask",)
 
 
 def warm_group(launcher: Launcher) -> dict[str, Any]:
@@ -140,19 +137,7 @@ class WarmLauncher:
 
     def _spawn_zygote(self) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        package_root = str(Path(__file__).resolve().parents[2])
-        # Flask first, then this package: zygote_main takes out of sys.modules what
-        # importing the package added, so a child finds only what its cold start has.
-        code = ("import sys, time\n"
-                "_t0 = time.perf_counter(); _failed = {}\n"
-                f"for _name in {list(COMMON_PRELOAD)!r}:\n"
-                "    try: __import__(_name)\n"
-                "    except Exception as _e: _failed[_name] = f'{type(_e).__name__}: {_e}'\n"
-                "_keep = set(sys.modules)\n"
-                f"sys.path.insert(0, {package_root!r})\n"
-                "import pytest_flaskserve.warm.zygote as _w\n"
-                "del sys.path[0]\n"
-                f"_w.zygote_main({child.fileno()}, _keep, _failed, _t0)\n")
+        code = zygote_program(child.fileno())
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_dir / f"warm-launcher-{os.getpid()}.log", "ab")
