@@ -50,9 +50,8 @@ class StartConfig:
     port_retries: int = 3
     log_tag: str = ""
     #: builds the process object (``ManagedProcess``'s signature plus ``launcher=`` and
-    #: ``app=``);
-    #: warm mode passes its launcher's factory here, which falls back to a cold
-    #: ``ManagedProcess`` by itself
+    #: ``app=``); warm mode passes its launcher's factory here, which falls back to a
+    #: cold ``ManagedProcess`` by itself
     process_factory: Callable[..., ManagedProcess] | None = None
     #: a user's nginx site file for servers behind nginx (None: the generated one)
     nginx_conf: Path | None = None

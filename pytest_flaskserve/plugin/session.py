@@ -241,7 +241,6 @@ class Runtime:
             ready_path=ready_path or s.ready_path,
             startup_timeout=startup_timeout or s.startup_timeout,
             stop_timeout=s.stop_timeout, load_dotenv=s.load_dotenv, log_tag=self.worker,
-            process_factory=self.warm.process if self.warm is not None else None,
             nginx_conf=nginx_conf or s.nginx_conf,
         )
 
@@ -288,7 +287,8 @@ class Runtime:
             assert self.session_dir is not None
             app = app_config.with_settings(app, options.config, options.instance_path,
                                            self.session_dir)
-        # whichever path starts it (a fixture, a smoke item, a reloader): warm where exact
+        # the one place a start gets the warm factory, whichever path starts it (a
+        # fixture, a smoke item, a reloader, live_server): warm where exact
         self.start_warm()
         config = config or self.start_config()
         if self.warm is not None and config.process_factory is None:

@@ -138,10 +138,6 @@ class Launcher(ABC):
     warm_preload: ClassVar[tuple[str, ...]] = ()
     #: entry-point groups it scans at start (scanned once in the warm launcher too)
     warm_entry_point_groups: ClassVar[tuple[str, ...]] = ()
-    def warm_refusal(self) -> str | None:
-        """Why this server always starts cold, or None when it can start warm."""
-        return None if self.starts_warm else self.cold_reason
-
     #: ``"module:function"`` run in every forked server before its entry point, to
     #: recompute what its preloaded modules computed at import from the zygote's cwd and
     #: environment (a module under ``pytest_flaskserve._child``; see its Gunicorn one)
@@ -185,6 +181,10 @@ class Launcher(ABC):
                 cls.stop_strategy = StopStrategy.CHILDREN_FIRST
             elif cls.__dict__.get("stop_leader_first"):
                 cls.stop_strategy = StopStrategy.LEADER_FIRST
+
+    def warm_refusal(self) -> str | None:
+        """Why this server always starts cold, or None when it can start warm."""
+        return None if self.starts_warm else self.cold_reason
 
     def refuses_server_args(self) -> str | None:
         """Why ``--flask-server-args`` cannot apply to this server (a command it runs as

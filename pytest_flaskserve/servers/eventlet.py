@@ -19,7 +19,6 @@ class Eventlet(ShippedScriptServer):
     name = "eventlet"
     description = "eventlet.wsgi.server(eventlet.listen((HOST, PORT)), app) (green threads)"
     requires = "eventlet"
-    cold_reason = "it monkey-patches the standard library before anything else imports it"
     install_hint = "pip install 'pytest-flaskserve[eventlet]'"
     entry = "pytest_flaskserve._child.eventlet_server"
     serves_with = "eventlet.wsgi.server"

@@ -19,7 +19,6 @@ class Gevent(ShippedScriptServer):
     name = "gevent"
     description = "gevent.pywsgi.WSGIServer((HOST, PORT), app) after monkey.patch_all() (greenlets)"
     requires = "gevent"
-    cold_reason = "it monkey-patches the standard library before anything else imports it"
     install_hint = "pip install 'pytest-flaskserve[gevent]'"
     entry = "pytest_flaskserve._child.gevent_server"
     serves_with = "gevent.pywsgi.WSGIServer"

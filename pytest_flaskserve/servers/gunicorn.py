@@ -31,6 +31,12 @@ if TYPE_CHECKING:
     from pytest_flaskserve.deploy.listen import Rewriter
 
 
+#: what ``python -m gunicorn`` imports whatever its worker class (the warm preload, with
+#: the worker's own module)
+ARBITER_MODULES = ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.http.wsgi",
+                   "gunicorn.glogging")
+
+
 @register
 class Gunicorn(Launcher):
     name = "gunicorn"
@@ -53,8 +59,7 @@ class Gunicorn(Launcher):
         extra_file_flag="--reload-extra-file", type_flag="--reload-engine",
     )
     starts_warm = True
-    warm_preload = ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.sync",
-                    "gunicorn.http.wsgi", "gunicorn.glogging")
+    warm_preload = (*ARBITER_MODULES, "gunicorn.workers.sync")
     warm_entry_point_groups = ("gunicorn.workers",)  # its worker classes
     warm_refresh = "pytest_flaskserve._child.gunicorn_defaults:refresh"
     listening_wordings = ("Listening at:",)

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from pytest_flaskserve.servers import register
 from pytest_flaskserve.servers.base import LaunchPlan, LaunchRequest
-from pytest_flaskserve.servers.gunicorn import Gunicorn
+from pytest_flaskserve.servers.gunicorn import ARBITER_MODULES, Gunicorn
 
 
 class _GunicornVariant(Gunicorn):
@@ -61,8 +61,7 @@ class GunicornGthread(_GunicornVariant):
     install_hint = "pip install 'pytest-flaskserve[gunicorn]'"
     worker_class = "gthread"
     default_threads = 4
-    warm_preload = ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.gthread",
-                    "gunicorn.http.wsgi", "gunicorn.glogging")
+    warm_preload = (*ARBITER_MODULES, "gunicorn.workers.gthread")
 
 
 @register

@@ -19,6 +19,8 @@ class ShippedScriptServer(Launcher):
     #: the Flask docs page the script follows, for the -v note
     docs_page: ClassVar[str]
     default = False
+    #: each script (gevent's, eventlet's) patches first, as their docs' scripts do
+    cold_reason = "it monkey-patches the standard library before anything else imports it"
     terminates_tls = True
     exit_codes = {1: "the app failed to import or the address is in use (the traceback is "
                      "in the log)"}

@@ -21,7 +21,13 @@ import time
 from typing import Any
 
 from pytest_flaskserve.lifecycle.reach import become_subreaper, kill_descendants
-from pytest_flaskserve.warm.command import Child, candidates, parse_command, prefix_entries
+from pytest_flaskserve.warm.command import (
+    Child,
+    Command,
+    candidates,
+    parse_command,
+    prefix_entries,
+)
 from pytest_flaskserve.warm.events import (
     ChildWake,
     Lines,
@@ -104,15 +110,12 @@ class Forker:
             self.reap()
             time.sleep(0.005)
 
-    def why_cold(self, message: dict[str, Any]) -> str | None:
+    def why_cold(self, command: Command, message: dict[str, Any]) -> str | None:
         """Why this request must start cold: what was imported here would differ from a
         cold start's."""
         if self.threads > 1:
             return (f"importing {self.name}'s modules starts {self.threads} threads; "
                     "forking would be unsafe")
-        command = parse_command(message["argv"], sys.executable)
-        if isinstance(command, str):
-            return command
         # a directory the child puts before site-packages holding another copy of a
         # module imported here (a project's flask.py, a vendored package)
         for entry in prefix_entries(command, message["env"], message["cwd"]):
@@ -128,11 +131,11 @@ class Forker:
 
     def spawn(self, message: dict[str, Any]) -> Child | None:
         request_id = message["id"]
-        cold = self.why_cold(message)
+        command = parse_command(message["argv"], sys.executable)
+        cold = command if isinstance(command, str) else self.why_cold(command, message)
         if cold is not None:
             self.send({"op": "error", "id": request_id, "error": cold, "cold": True})
             return None
-        command = parse_command(message["argv"], sys.executable)
         assert not isinstance(command, str)
         cwd = message["cwd"]
         fds: list[int] = []
