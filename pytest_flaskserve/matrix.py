@@ -24,6 +24,39 @@ FORMAT = "pytest-flaskserve-matrix"
 VERSION = 1
 
 
+def cell_of(item: Any, server_param: str) -> tuple[str, str] | None:
+    """(test, server) for a pytest item that ran on one server (its ``server_param``
+    parameter), else None.
+
+    The test is the node id without the server's part of the parameter id:
+    ``test_a.py::test_x[gunicorn-1]`` is row ``test_a.py::test_x[1]``, column ``gunicorn``.
+    An item that is no parametrized test (a smoke check) names its cell itself.
+    """
+    own = getattr(item, "flaskserve_cell", None)
+    if own is not None:
+        return own[0], own[1]
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or server_param not in callspec.params:
+        return None
+    server = str(callspec.params[server_param])
+    nodeid: str = item.nodeid
+    pid: str = callspec.id
+    suffix = f"[{pid}]"
+    base = nodeid[: -len(suffix)] if nodeid.endswith(suffix) else nodeid
+    rest = _drop_token(pid, server if server != "none" else "no-server")
+    return (f"{base}[{rest}]" if rest else base), server
+
+
+def _drop_token(pid: str, token: str) -> str:
+    if pid == token:
+        return ""
+    if pid.startswith(token + "-"):
+        return pid[len(token) + 1:]
+    if pid.endswith("-" + token):
+        return pid[: -len(token) - 1]
+    return pid.replace(f"-{token}-", "-", 1)
+
+
 def outcome_of(report: Any) -> str | None:
     """The cell value one phase's report contributes, or None (a passing setup)."""
     xfail = hasattr(report, "wasxfail")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-#: everything the plugin imports to load: its tables, their loader, the thin fixtures
+#: everything the plugin imports to load: its tables and the thin fixtures
 LOAD_TIME_MODULES = {
     "pytest_flaskserve",
     "pytest_flaskserve.appspec",
@@ -23,8 +23,9 @@ LOAD_TIME_MODULES = {
     "pytest_flaskserve.plugin.fixtures",
     "pytest_flaskserve.plugin.live_server",
     "pytest_flaskserve.plugin.options",
-    "pytest_flaskserve.plugin.settings",
 }
+#: and when the run sets anything (here the app), the settings are loaded and checked too
+SETTINGS_MODULES = {"pytest_flaskserve.plugin.settings", "pytest_flaskserve.plugin.checks"}
 #: with pytest-playwright installed, the fixtures that wrap its own are loaded too
 if importlib.util.find_spec("pytest_playwright") is not None:
     LOAD_TIME_MODULES |= {"pytest_flaskserve.plugin.browser_fixtures"}
@@ -58,16 +59,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("args", [(), ("--flask-app=hello:app",)], ids=["no-app", "named-app"])
-def test_a_run_without_servers_imports_only_the_tables(project: Path, args: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(("args", "settings_loaded"), [((), False),
+                                                      (("--flask-app=hello:app",), True)],
+                         ids=["no-app", "named-app"])
+def test_a_run_without_servers_imports_only_the_tables(project: Path, args: tuple[str, ...],
+                                                       settings_loaded: bool) -> None:
     """A run whose tests ask for no server imports the plugin's tables and fixtures and
     nothing else of ours, at load or at the end: no app resolved, no server imported,
-    nothing swept."""
+    nothing swept; the settings only when the run sets something (to check it at once)."""
     plain = _modules_after_run(project, "-p", "no:flaskserve")
     loaded = _modules_after_run(project, *args)
     added = loaded - plain
     ours = {m for m in added if m.startswith("pytest_flaskserve")}
-    assert ours == LOAD_TIME_MODULES, f"imported beyond the tables: {sorted(ours - LOAD_TIME_MODULES)}"
+    expected = LOAD_TIME_MODULES | (SETTINGS_MODULES if settings_loaded else set())
+    assert ours == expected, f"imported: {sorted(ours ^ expected)}"
     others = sorted(added - ours)
     assert not [m for m in added if m.startswith(NEVER_AT_LOAD)], others
     assert len(others) <= 2, f"standard modules the plugin pulls in at load: {others}"

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -204,22 +205,31 @@ def _wait_busy(handle: ServerHandle) -> None:
     raise AssertionError("the worker never accepted the request")
 
 
-def _uwsgi_idle(stats: Path, timeout: float = 10.0) -> None:
-    """uWSGI skips a worker's Python teardown while it is flagged in a request
-    (``uwsgi_python_atexit``); wait on its stats socket until the flag is down."""
+def _uwsgi_workers(stats: Path) -> list[dict[str, Any]]:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(2)
+        s.connect(str(stats))
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    workers: list[dict[str, Any]] = json.loads(data)["workers"]
+    return workers
+
+
+def _uwsgi_idle(stats: Path, count: int, timeout: float = 10.0) -> set[int]:
+    """The pids of ``count`` uWSGI workers once every one of them is forked and out of a
+    request. The first worker answers the readiness probe while the master may still be
+    forking the next one; and uWSGI skips a worker's Python teardown while it is flagged
+    in a request (``uwsgi_python_atexit``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(2)
-            s.connect(str(stats))
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-        workers = json.loads(data)["workers"]
-        if not any(c.get("in_request") for w in workers for c in w.get("cores", [])):
-            return
+        workers = _uwsgi_workers(stats)
+        pids = {int(w["pid"]) for w in workers if w.get("pid")}
+        busy = any(c.get("in_request") for w in workers for c in w.get("cores", []))
+        if len(pids) == count and not busy:
+            return pids
         time.sleep(0.01)
-    raise AssertionError("uWSGI workers stayed busy")
+    raise AssertionError(f"uWSGI did not have {count} idle workers within {timeout} s")
 
 
 @pytest.mark.skipif(not available("uwsgi"), reason="uwsgi not installed")
@@ -230,10 +240,12 @@ def test_uwsgi_workers_exit_once_through_their_teardown(app_dir: Path, tmp_path:
     mark, stats = tmp_path / "atexit", tmp_path / "stats.sock"
     handle = _start(app_dir, "uwsgi", tmp_path, workers=2, env={"ATEXIT_MARK": str(mark)},
                     extra_args=("--stats", str(stats)))
-    workers = {p.pid for p in psutil.Process(handle.pid).children()}
-    assert len(workers) == 2
-    _uwsgi_idle(stats)
-    assert handle.stop() == 0
+    try:
+        workers = _uwsgi_idle(stats, 2)
+        assert workers == {p.pid for p in psutil.Process(handle.pid).children()}
+    finally:
+        returncode = handle.stop()
+    assert returncode == 0
     log = handle.read_log()
     assert _marks(mark) >= workers, log
     assert "goodbye to uWSGI" in log

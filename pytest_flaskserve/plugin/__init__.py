@@ -1,14 +1,14 @@
 """pytest hooks only: options, markers, parametrization, report header and summary.
 
-Loading this module imports only the option and marker tables and their loader; what
-starts, waits for or stops a server is imported when a test first asks for one.
+Loading this module imports only the option and marker tables; the settings are loaded
+when the run sets anything, and what starts, waits for or stops a server is imported
+when a test first asks for one.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import shlex
 import signal
 import sys
 from collections.abc import Generator
@@ -17,9 +17,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_flaskserve.errors import FlaskServeError, UsageError
-from pytest_flaskserve.plugin import settings as settings_loader
-from pytest_flaskserve.plugin.fixtures import HANDLES_KEY, RUNTIME_KEY, SETTINGS_KEY, runtime
-from pytest_flaskserve.plugin.options import MARKERS
+from pytest_flaskserve.plugin import options
+from pytest_flaskserve.plugin.fixtures import (
+    HANDLES_KEY,
+    RUNTIME_KEY,
+    SETTINGS_KEY,
+    runtime,
+    settings,
+)
 
 if TYPE_CHECKING:
     from pytest_flaskserve.plugin.session import Runtime
@@ -48,7 +53,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    settings_loader.add_options(parser)
+    options.add_options(parser)
 
 
 def _usage(exc: FlaskServeError) -> pytest.UsageError:
@@ -57,30 +62,15 @@ def _usage(exc: FlaskServeError) -> pytest.UsageError:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    for text in MARKERS.values():
+    for text in options.MARKERS.values():
         config.addinivalue_line("markers", text)
     if config.option.help or getattr(config.option, "version", False):
         return
-    try:
-        settings = config.stash[SETTINGS_KEY] = settings_loader.from_config(config)
-        if settings.deploy:
-            # deployment files first: --flask-servers and --flask-server-args may name their ids
-            from pytest_flaskserve.plugin import deploy
-
-            deploy.load_settings(runtime(config))
-        named = [*(settings.servers or ()), *(name for name, _ in settings.server_args)]
-        if named:
-            from pytest_flaskserve import servers
-
-            for name in named:
-                servers.get(name)
-            source = settings.sources.get("server_args", "--flask-server-args")
-            for name, args in settings.server_args:
-                refused = servers.get(name).refuses_server_args()
-                if refused:
-                    raise UsageError(f"{source}: {name}={shlex.join(args)}: {refused}")
-    except UsageError as exc:
-        raise _usage(exc) from None
+    if options.sets_anything(config):  # else every setting is its default: load on first use
+        try:
+            settings(config)
+        except UsageError as exc:
+            raise _usage(exc) from None
     _stop_on_sigterm()
 
 
@@ -112,7 +102,7 @@ def _stop_on_sigterm() -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if SERVER_FIXTURE in metafunc.fixturenames and SETTINGS_KEY in metafunc.config.stash:
+    if SERVER_FIXTURE in metafunc.fixturenames:
         from pytest_flaskserve.plugin import collection
 
         collection.parametrize(metafunc, runtime(metafunc.config), SERVER_FIXTURE)
@@ -120,11 +110,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None:
-        return
+    loaded = config.stash.get(SETTINGS_KEY, None)  # absent: every setting is its default
     serving = [item for item in items if RUNTIME_FIXTURE in getattr(item, "fixturenames", ())]
-    if not serving and not settings.smoke:
+    if not serving and not (loaded is not None and loaded.smoke):
         return  # no test asks for a server: nothing to resolve or check
     from pytest_flaskserve.plugin import collection
 
@@ -136,12 +124,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None:
-        return []
+    loaded = config.stash.get(SETTINGS_KEY, None)
+    if loaded is None:
+        return []  # the run sets nothing and names no app: the plugin has nothing to say
     from pytest_flaskserve.plugin.report import header_lines
 
-    return header_lines(settings, config.get_verbosity(), lambda: runtime(config))
+    return header_lines(loaded, config.get_verbosity(), lambda: runtime(config))
 
 
 @pytest.hookimpl(wrapper=True)

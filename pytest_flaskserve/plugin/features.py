@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_flaskserve.errors import UsageError
-from pytest_flaskserve.plugin.fixtures import RUNTIME_KEY, SETTINGS_KEY, runtime
+from pytest_flaskserve.plugin.fixtures import RUNTIME_KEY, SETTINGS_KEY, runtime, settings
 
 if TYPE_CHECKING:
     from pytest_flaskserve.matrix import Matrix
@@ -41,8 +41,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
     """Put the smoke items first, before -k/-m deselection sees the list."""
-    settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None or not settings.smoke:
+    loaded = config.stash.get(SETTINGS_KEY, None)  # absent: every setting is its default
+    if loaded is None or not loaded.smoke:
         return
     from pytest_flaskserve.plugin import smoke
 
@@ -53,45 +53,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 # -- matrix ------------------------------------------------------------------------------
-def cell_of(item: Any) -> tuple[str, str] | None:
-    """(test, server) for an item that ran on one server, else None.
-
-    The test is the node id without the server's part of the parameter id:
-    ``test_a.py::test_x[gunicorn-1]`` is row ``test_a.py::test_x[1]``, column ``gunicorn``.
-    An item that is no parametrized test (a smoke check) names its cell itself.
-    """
-    own = getattr(item, "flaskserve_cell", None)
-    if own is not None:
-        return own[0], own[1]
-    callspec = getattr(item, "callspec", None)
-    if callspec is None or SERVER_PARAM not in callspec.params:
-        return None
-    server = str(callspec.params[SERVER_PARAM])
-    nodeid: str = item.nodeid
-    pid: str = callspec.id
-    suffix = f"[{pid}]"
-    base = nodeid[: -len(suffix)] if nodeid.endswith(suffix) else nodeid
-    rest = _drop_token(pid, server if server != "none" else "no-server")
-    return (f"{base}[{rest}]" if rest else base), server
-
-
-def _drop_token(pid: str, token: str) -> str:
-    if pid == token:
-        return ""
-    if pid.startswith(token + "-"):
-        return pid[len(token) + 1:]
-    if pid.endswith("-" + token):
-        return pid[: -len(token) - 1]
-    return pid.replace(f"-{token}-", "-", 1)
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    cell = cell_of(item)
-    if cell is not None:
-        # a plain attribute: pytest-xdist serializes it to the controller with the report
-        report.flaskserve_cell = list(cell)
+    callspec = getattr(item, "callspec", None)
+    if getattr(item, "flaskserve_cell", None) is not None or (
+            callspec is not None and SERVER_PARAM in callspec.params):
+        from pytest_flaskserve.matrix import cell_of
+
+        cell = cell_of(item, SERVER_PARAM)
+        if cell is not None:
+            # a plain attribute: pytest-xdist serializes it to the controller with the report
+            report.flaskserve_cell = list(cell)
     return report
 
 
@@ -123,17 +96,17 @@ class MatrixListener:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    settings = config.stash.get(SETTINGS_KEY, None)
+    loaded = config.stash.get(SETTINGS_KEY, None)  # absent: every setting is its default
     listener = config.pluginmanager.get_plugin(LISTENER_NAME)
-    if settings is None or listener is None:
+    if listener is None:
         return
-    if settings.smoke:
+    if loaded is not None and loaded.smoke:
         from pytest_flaskserve.plugin import smoke
 
         smoke.close(config)
     rt = config.stash.get(RUNTIME_KEY, None)
     if rt is None and listener.matrix is None and not listener.worker_runs \
-            and settings.report is None:
+            and (loaded is None or loaded.report is None):
         return  # no server was used: nothing to show, nothing to import
     from pytest_flaskserve.plugin.report import finish_matrix
 
@@ -147,7 +120,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if data is not None:
         from pytest_flaskserve.plugin.report import matrix_lines
 
-        lines = matrix_lines(data, config.stash[SETTINGS_KEY])
+        lines = matrix_lines(data, settings(config))
         if lines:
             terminalreporter.write_sep("-", "flaskserve matrix")
             for line in lines:

@@ -23,12 +23,24 @@ if TYPE_CHECKING:
 
 __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
-#: the settings of this run, loaded when pytest is configured
+#: the settings of this run: loaded when pytest is configured if the run sets anything,
+#: else by :func:`settings` when a test first asks for a server (absent: all defaults)
 SETTINGS_KEY: pytest.StashKey[Settings] = pytest.StashKey()
 #: the session's state, made when a test first asks for a server (absent: none did)
 RUNTIME_KEY: pytest.StashKey[Runtime] = pytest.StashKey()
 #: the servers a test used, whose logs its report shows when it fails
 HANDLES_KEY: pytest.StashKey[list[ServerHandle]] = pytest.StashKey()
+
+
+def settings(config: pytest.Config) -> Settings:
+    """This run's :class:`~pytest_flaskserve.plugin.settings.Settings`, loaded on first use
+    (raises UsageError)."""
+    loaded = config.stash.get(SETTINGS_KEY, None)
+    if loaded is None:
+        from pytest_flaskserve.plugin.settings import configure
+
+        loaded = configure(config)
+    return loaded
 
 
 def runtime(config: pytest.Config) -> Runtime:
@@ -38,7 +50,7 @@ def runtime(config: pytest.Config) -> Runtime:
         from pytest_flaskserve.plugin.session import Runtime
 
         rt = config.stash[RUNTIME_KEY] = Runtime(
-            settings=config.stash[SETTINGS_KEY], rootdir=str(config.rootpath),
+            settings=settings(config), rootdir=str(config.rootpath),
             worker=os.environ.get("PYTEST_XDIST_WORKER", ""), verbose=config.get_verbosity())
     return rt
 

@@ -299,7 +299,7 @@ def _site_file(path: str | Path | None) -> Path | None:
     a usage error before anything starts."""
     if path is None:
         return None
-    from pytest_flaskserve.plugin.options import nginx_conf
+    from pytest_flaskserve.plugin.checks import nginx_conf
 
     return nginx_conf("flask_server_factory(nginx_conf=...)", str(path))
 

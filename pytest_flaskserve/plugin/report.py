@@ -14,7 +14,7 @@ import pytest
 from pytest_flaskserve import servers
 from pytest_flaskserve.lifecycle.process import describe_exit
 from pytest_flaskserve.plugin import deploy, selection
-from pytest_flaskserve.plugin.fixtures import SETTINGS_KEY
+from pytest_flaskserve.plugin.fixtures import settings as settings_of
 from pytest_flaskserve.servers import LaunchRequest
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def finish_matrix(config: pytest.Config, rt: Runtime | None, matrix: Matrix | No
     an xdist worker, which hands its server runs to the controller instead."""
     from pytest_flaskserve.matrix import Matrix, run_dicts
 
-    settings: Settings = rt.settings if rt is not None else config.stash[SETTINGS_KEY]
+    settings: Settings = rt.settings if rt is not None else settings_of(config)
     if rt is not None:
         rt.session_pool.close()  # so every server's stop time is in its record
     runs = run_dicts(rt.records, rt.worker) if rt is not None else []

@@ -1,12 +1,14 @@
 """The one loader of :data:`~pytest_flaskserve.plugin.options.OPTIONS`: command line >
-environment > ini > default, each value checked and its source remembered (the header
-shows it). The app spec follows Flask's own order instead: ``--flask-app``, the
+environment > ini > default, each value checked (:mod:`.checks`) and its source remembered
+(the header shows it). Imported when the run sets anything, else when a test first asks
+for a server. The app spec follows Flask's own order instead: ``--flask-app``, the
 ``flask_app`` ini key, ``FLASK_APP``, then ``wsgi.py`` / ``app.py`` in the rootdir.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,9 +17,16 @@ import pytest
 
 from pytest_flaskserve.appspec import default_spec
 from pytest_flaskserve.errors import UsageError
-from pytest_flaskserve.plugin.options import OPTIONS, Option
-
-APP_FLAG, APP_INI, APP_ENV = "--flask-app", "flask_app", "FLASK_APP"
+from pytest_flaskserve.plugin import checks
+from pytest_flaskserve.plugin.fixtures import SETTINGS_KEY, runtime
+from pytest_flaskserve.plugin.options import (
+    APP_ENV,
+    APP_FLAG,
+    APP_INI,
+    OPTIONS,
+    command_line_and_ini,
+    lookup,
+)
 
 
 class Settings(NamedTuple):
@@ -58,47 +67,6 @@ class Settings(NamedTuple):
     sources: Mapping[str, str]
 
 
-def lookup(opt: Option, cli: Mapping[str, Any], ini: Callable[[str], Any],
-           env: Mapping[str, str]) -> tuple[Any, str]:
-    """One option's raw value and where it came from: command line > environment > ini.
-
-    Returns ``(None, "default")`` when none of them sets it.
-    """
-    raw: Any = cli.get(opt.dest)
-    if raw not in (None, False, []):
-        return raw, opt.flag
-    if opt.env and env.get(opt.env, "") != "":
-        return env[opt.env], opt.env
-    value = ini(opt.ini)
-    if value not in (None, "", [], False):
-        return value, f"ini {opt.ini}"
-    return None, "default"
-
-
-def add_options(parser: pytest.Parser) -> None:
-    """Register every option's flag (in the ``flaskserve`` group) and its ini twin."""
-    group = parser.getgroup("flaskserve", "pytest-flaskserve: run the app under real servers")
-    group.addoption(APP_FLAG, dest="flaskserve_app", default=None, metavar="SPEC",
-                    help="Flask app to serve, in flask --app syntax (module:app, "
-                         "module:create_app('dev'), path/to/app.py, ...); "
-                         f"ini {APP_INI}, env {APP_ENV}")
-    parser.addini(APP_INI, "Flask app spec to serve (same syntax as flask --app)")
-    for opt in OPTIONS:
-        kwargs: dict[str, Any] = {
-            "dest": f"flaskserve_{opt.dest}",
-            "help": f"{opt.help}; ini {opt.ini}" + (f", env {opt.env}" if opt.env else "")
-                    + (f" (default {opt.default})" if opt.default and opt.action == "store"
-                       else ""),
-        }
-        if opt.action == "store_true":
-            kwargs.update(action="store_true", default=False)
-        else:
-            kwargs.update(action=opt.action, default=None, metavar=opt.metavar)
-        group.addoption(opt.flag, **kwargs)
-        parser.addini(opt.ini, opt.help, type=opt.ini_type,  # type: ignore[arg-type]
-                      default=False if opt.ini_type == "bool" else None)
-
-
 def load_settings(
     cli: Mapping[str, Any],
     ini: Callable[[str], Any],
@@ -130,7 +98,7 @@ def load_settings(
             raw = [os.path.join(base, item) for item in raw if item.strip()]
         elif opt.is_path and str(raw).strip():
             raw = os.path.join(base, raw)
-        values[opt.dest] = opt.convert(name, raw)
+        values[opt.dest] = getattr(checks, opt.check)(name, raw)
 
     app: str | None = cli.get("app")
     app_source, app_base = APP_FLAG, invocation_dir
@@ -164,18 +132,33 @@ def _dotenv_app(directory: str, env: Mapping[str, str]) -> str | None:
 
 def from_config(config: pytest.Config) -> Settings:
     """:func:`load_settings` for this pytest run (raises UsageError)."""
-    cli = {opt.dest: getattr(config.option, f"flaskserve_{opt.dest}", None) for opt in OPTIONS}
-    cli["app"] = config.option.flaskserve_app
+    cli, ini = command_line_and_ini(config)
     rootdir = str(config.rootpath)
-
-    def ini(name: str) -> Any:
-        try:
-            return config.getini(name)
-        except ValueError:
-            return None
-
     return load_settings(
         cli, ini, os.environ, invocation_dir=str(config.invocation_params.dir),
         ini_dir=str(config.inipath.parent) if config.inipath else rootdir,
         rootdir=rootdir, default_app=default_spec,
     )
+
+
+def configure(config: pytest.Config) -> Settings:
+    """Load this run's settings into its stash, with the deployment files they name, and
+    check every server they name (raises UsageError)."""
+    settings = config.stash[SETTINGS_KEY] = from_config(config)
+    if settings.deploy:
+        # deployment files first: --flask-servers and --flask-server-args may name their ids
+        from pytest_flaskserve.plugin import deploy
+
+        deploy.load_settings(runtime(config))
+    named = [*(settings.servers or ()), *(name for name, _ in settings.server_args)]
+    if named:
+        from pytest_flaskserve import servers
+
+        for name in named:
+            servers.get(name)
+        source = settings.sources.get("server_args", "--flask-server-args")
+        for name, args in settings.server_args:
+            refused = servers.get(name).refuses_server_args()
+            if refused:
+                raise UsageError(f"{source}: {name}={shlex.join(args)}: {refused}")
+    return settings
