@@ -1,6 +1,6 @@
 """Chromium for browser tests: the distribution's binary and the flags a CI machine needs.
 
-One place for both, used by the Playwright integration (``plugin/browser.py``, which
+One place for both, used by the Playwright integration (``plugin/browser_fixtures.py``, which
 applies them where pytest-playwright launches the browser) and by :func:`selenium_chrome`
 for Selenium. No browser is downloaded: Debian's ``chromium`` and ``chromium-driver``
 packages provide ``/usr/bin/chromium`` and ``/usr/bin/chromedriver``.

@@ -17,8 +17,6 @@ LOAD_TIME_MODULES = {
     "pytest_flaskserve.appspec",
     "pytest_flaskserve.errors",
     "pytest_flaskserve.plugin",
-    "pytest_flaskserve.plugin.app_state",
-    "pytest_flaskserve.plugin.browser",
     "pytest_flaskserve.plugin.features",
     "pytest_flaskserve.plugin.fixtures",
     "pytest_flaskserve.plugin.live_server",

@@ -39,8 +39,7 @@ PROCESS_REGISTRY = "pytest_flaskserve.lifecycle.registry"
 #: with this plugin (and disabled with it by ``-p no:flaskserve``; one alone by its name,
 #: ``-p no:pytest_flaskserve.plugin.live_server``).
 PARTS = ("pytest_flaskserve.plugin.fixtures", "pytest_flaskserve.plugin.features",
-         "pytest_flaskserve.plugin.app_state", "pytest_flaskserve.plugin.live_server",
-         "pytest_flaskserve.plugin.browser")
+         "pytest_flaskserve.plugin.live_server")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

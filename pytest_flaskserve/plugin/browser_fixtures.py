@@ -1,6 +1,17 @@
-"""pytest-playwright's fixtures, wrapped (see ``plugin/browser.py``, which registers this
-module only when pytest-playwright is active, after it, so that each fixture here receives
-pytest-playwright's own under the same name)."""
+"""pytest-playwright with no glue: ``page.goto("/")`` reaches this test's server.
+
+pytest-playwright's ``base_url`` is session-scoped (pytest-base-url), so a per-test
+server cannot be it. The browser context is per test, though: ``new_context`` is wrapped
+so that a test that uses one of this plugin's servers (``flask_server``, ``flask_url``,
+``flask_http``, ``live_server``) gets contexts whose ``base_url`` is that server, unless
+the test set one itself (``--base-url``, ``browser_context_args``, its marker, or an
+argument). ``browser_type_launch_args`` gets the installed Chromium when Playwright's own
+build is not there (none is downloaded) and the flags a CI machine needs
+(``pytest_flaskserve.browsers``).
+
+:mod:`.features` registers this module only when pytest-playwright is active, after it,
+so that each fixture here receives pytest-playwright's own under the same name.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Hooks of the features beyond one server per test: the smoke suite (``--flask-smoke``,
-:mod:`smoke`), and the test-by-server matrix at the end of the run, with
-``--flask-report=PATH`` for the same as JSON (:mod:`pytest_flaskserve.matrix`). Loaded
+:mod:`smoke`), the test-by-server matrix at the end of the run, with
+``--flask-report=PATH`` for the same as JSON (:mod:`pytest_flaskserve.matrix`), and
+pytest-playwright's fixtures aimed at this test's server when that plugin is active
+(:mod:`browser_fixtures`). Loaded
 by the core plugin as it is registered (so ``-p no:flaskserve`` removes it too);
 what they do is imported only when a run uses them.
 """
@@ -20,11 +22,18 @@ if TYPE_CHECKING:
     from pytest_flaskserve.matrix import Matrix
 
 LISTENER_NAME = "flaskserve-matrix"
+#: pytest-playwright's plugin name (its ``pytest11`` entry point)
+PYTEST_PLAYWRIGHT = "playwright"
 SERVER_PARAM = "flask_server_name"
 DATA_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.has_plugin(PYTEST_PLAYWRIGHT):
+        # registered after pytest-playwright, so these fixtures wrap its own
+        from pytest_flaskserve.plugin import browser_fixtures
+
+        config.pluginmanager.register(browser_fixtures, "flaskserve-playwright")
     if config.option.help or getattr(config.option, "version", False):
         return
     config.pluginmanager.register(MatrixListener(), LISTENER_NAME)

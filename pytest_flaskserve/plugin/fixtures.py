@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -148,3 +149,24 @@ def flask_reloader(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         yield factory
     finally:
         factory.close()
+
+
+# -- state the test process and its servers share: files of this session ----------------
+# Servers see the same paths as ``{session_dir}`` and ``{instance_path}`` in ``config=``
+# values and with ``instance_path=True`` (see ``appspec.config`` and docs/config.md).
+@pytest.fixture(scope="session")
+def flask_session_dir(_flaskserve_runtime: Runtime) -> Path:
+    """A temporary directory of this test session that servers see as ``{session_dir}``
+    in ``config=`` values: a place for a database both the test and the servers open."""
+    assert _flaskserve_runtime.session_dir is not None
+    return _flaskserve_runtime.session_dir
+
+
+@pytest.fixture(scope="session")
+def flask_instance_path(flask_session_dir: Path) -> Path:
+    """The instance folder servers give the app with ``instance_path=True``."""
+    from pytest_flaskserve.appspec import config as app_config
+
+    path = flask_session_dir / app_config.INSTANCE_DIR
+    path.mkdir(exist_ok=True)
+    return path
