@@ -611,6 +611,8 @@ def report(bench: Bench, incumbent_status: str, args: argparse.Namespace) -> dic
                 lines.append(f"  {label:<12} {clock:<5} {on * 1000:6.0f} ms against "
                              f"{off * 1000:6.0f} ms: {(on - off) * 1000:+5.1f} ms, "
                              f"{on / off:.2f}x")
+            lines.append(f"  {label:<12} of which importing the plugin's own modules: "
+                         f"{medians['own modules'][0] * 1000:.1f} ms")
     lines.append("")
     if s.data.get("incumbent.ready"):
         lines.append(f"pytest-flask LiveServer ({incumbent_status}): start() {ms(s, 'incumbent.start')}"
