@@ -143,6 +143,33 @@ def test_stop_check_fails_when_the_app_ignores_sigterm(pytester: pytest.Pytester
         "waitress did not exit within 1 s of SIGTERM and was killed with SIGKILL*"])
 
 
+@pytest.mark.parametrize(("index", "says"), [
+    ("raise RuntimeError('no such table: user')",
+     "*the app failed on its ready path / (500; its traceback is in the server log below)*"),
+    ("abort(404)", "*its ready path / answered 404*point --flask-ready-path at one*"),
+], ids=["app-error", "not-found"])
+def test_a_ready_path_that_fails_says_whose_failure_it_is(pytester: pytest.Pytester,
+                                                          index: str, says: str) -> None:
+    """A 5xx on the ready path is the app's own error (an uninitialised database, as in
+    Flask's tutorial): another ready path would not mend it, so only a 4xx gets that hint."""
+    pytester.makepyfile(broken=f"""
+        from flask import Flask, abort
+
+        app = Flask(__name__)
+
+        @app.get("/")
+        def index():
+            {index}
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=broken:app", "--flask-smoke",
+                                           "--flask-servers=waitress", "-k", "starts")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([says])
+    if "RuntimeError" in index:
+        result.stdout.fnmatch_lines(["*RuntimeError: no such table: user*"])
+        assert "--flask-ready-path" not in result.stdout.str()
+
+
 def test_collected_without_test_files_selectable_and_gone_with_the_plugin(
         pytester: pytest.Pytester, examples: Path) -> None:
     listed = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-smoke",

@@ -76,6 +76,11 @@ Runner = Callable[[SmokeState, Used, str], list[str]]
 def check_starts(state: SmokeState, used: Used, server: str) -> list[str]:
     handle = state.handle(server, used)
     path = state.settings.ready_path
+    if handle.ready_status >= 500:  # the app's own error: no other path would mend it
+        raise SmokeFailure(
+            f"{server} started, but the app failed on its ready path {path} "
+            f"({handle.ready_status}; its traceback is in the server log below): if it needs "
+            "setting up first (a database, say), do that in its factory or a session fixture")
     if handle.ready_status >= 400:
         raise SmokeFailure(
             f"{server} started, but its ready path {path} answered {handle.ready_status}: "
