@@ -96,3 +96,42 @@ def test_the_parts_come_and_go_with_the_plugin(pytester: pytest.Pytester, args: 
     result = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", *args)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"*PARTS({','.join(expected)})*"])
+
+
+def test_every_option_names_a_check() -> None:
+    """The table names each option's check in ``plugin.checks`` (imported with the
+    settings, not with the plugin): a name that is not there fails here, not in a run."""
+    from pytest_flaskserve.plugin import checks
+    from pytest_flaskserve.plugin.options import OPTIONS
+
+    assert [o.flag for o in OPTIONS if not callable(getattr(checks, o.check, None))] == []
+
+
+def test_a_run_that_sets_nothing_loads_its_settings_with_the_first_server(
+        pytester: pytest.Pytester) -> None:
+    """Nothing named on the command line, in the ini file or the environment: the header
+    says nothing of the plugin, and a test whose marker names the app still gets its
+    servers, under xdist too (the controller, which starts none, still shows the matrix)."""
+    pytester.makepyfile(hello="""
+        from flask import Flask
+        app = Flask(__name__)
+        @app.get("/")
+        def index():
+            return "hi"
+    """)
+    pytester.makepyfile(test_marked="""
+        import pytest
+        import requests
+
+        @pytest.mark.flask_app("hello:app")
+        @pytest.mark.flask_servers("waitress", "flask-run")
+        def test_served(flask_url):
+            assert requests.get(flask_url, timeout=10).text == "hi"
+
+        def test_plain():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    result.assert_outcomes(passed=3)
+    assert "flaskserve:" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*flaskserve matrix*", "test_marked.py::test_served*pass*pass*"])
