@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,17 @@ NEVER_AT_LOAD = ("flask", "werkzeug", "requests", "psutil", "gunicorn", "waitres
                  "pytest_flaskserve.lifecycle", "pytest_flaskserve.servers",
                  "pytest_flaskserve.appspec.grammar", "pytest_flaskserve.appspec.resolve")
 
+
+
+def _environment_that_sets_nothing() -> dict[str, str]:
+    """This process's environment without the plugin's variables: CI runs the suite a
+    second time with FLASKSERVE_COLD set, and a run that inherits it sets something."""
+    from pytest_flaskserve.plugin.options import APP_ENV, OPTIONS
+
+    ours = {APP_ENV, *(o.env for o in OPTIONS if o.env)}
+    return {k: v for k, v in os.environ.items() if k not in ours}
+
+
 _RUN = """
 import json, sys, pytest
 code = pytest.main(sys.argv[1:])
@@ -42,7 +54,8 @@ raise SystemExit(code)
 
 def _modules_after_run(project: Path, *args: str) -> set[str]:
     done = subprocess.run([sys.executable, "-c", _RUN, "-q", "-p", "no:cacheprovider", *args],
-                          cwd=project, capture_output=True, text=True, timeout=120, check=False)
+                          cwd=project, env=_environment_that_sets_nothing(), capture_output=True,
+                          text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return set(json.loads(done.stdout.split("MODULES", 1)[1]))
 
@@ -108,7 +121,7 @@ def test_every_option_names_a_check() -> None:
 
 
 def test_a_run_that_sets_nothing_loads_its_settings_with_the_first_server(
-        pytester: pytest.Pytester) -> None:
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing named on the command line, in the ini file or the environment: the header
     says nothing of the plugin, and a test whose marker names the app still gets its
     servers, under xdist too (the controller, which starts none, still shows the matrix)."""
@@ -131,6 +144,8 @@ def test_a_run_that_sets_nothing_loads_its_settings_with_the_first_server(
         def test_plain():
             pass
     """)
+    for name in set(os.environ) - set(_environment_that_sets_nothing()):
+        monkeypatch.delenv(name)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
     result.assert_outcomes(passed=3)
     assert "flaskserve:" not in result.stdout.str()
