@@ -123,6 +123,13 @@ def test_dockerfile_command_forms(tmp_path: Path, text: str, argv: list[str], cw
     assert own is not None and Path(own.cwd) == (tmp_path / cwd_sub).resolve()
 
 
+@pytest.mark.parametrize("name", ["Dockerfile.prod", "prod.Dockerfile", "Containerfile",
+                                  "python3.11.dockerfile"])
+def test_a_dockerfile_by_any_of_its_usual_names_is_read(tmp_path: Path, name: str) -> None:
+    [(_, argv, _, _)] = planned(tmp_path, name, "FROM python:slim\nCMD gunicorn -b :5000 w:app\n")
+    assert argv == ["/bin/sh", "-c", "exec gunicorn --bind 127.0.0.1:41234 w:app"]
+
+
 def test_dockerfile_env_is_applied_except_path(tmp_path: Path) -> None:
     [(_, _, env, notes)] = planned(
         tmp_path, "Dockerfile",

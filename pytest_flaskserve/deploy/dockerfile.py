@@ -10,6 +10,7 @@ build context through the ``COPY``/``ADD`` that filled it (``COPY . /app`` + ``W
 
 from __future__ import annotations
 
+import io
 import json
 import posixpath
 import re
@@ -38,13 +39,15 @@ def _exec_form(value: str) -> list[str] | None:
 
 
 def load(path: Path) -> list[DeployLauncher]:
-    read_text(path, str(path), "Dockerfile")  # a missing file is a UsageError with the path
+    text = read_text(path, str(path), "Dockerfile")  # missing: a UsageError with the path
     try:
         from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         raise UsageError(f"{path}: reading a Dockerfile needs dockerfile-parse: pip install "
                          "'pytest-flaskserve[deploy]'") from None
-    parser = DockerfileParser(path=str(path))
+    # Content, not a path: given a path whose name is not exactly "Dockerfile"
+    # (Dockerfile.prod, Containerfile, app.dockerfile) the parser takes it for a directory.
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
     structure: list[dict[str, Any]] = parser.structure
     contexts = parser.context_structure
     last_from = max((i for i, s in enumerate(structure) if s["instruction"] == "FROM"), default=-1)
