@@ -163,7 +163,8 @@ def test_request_slower_than_proxy_read_timeout_is_a_504(tmp_path: Path) -> None
         slow = requests.get(handle.url + "/slow?seconds=1.5", timeout=10)
         assert slow.status_code == 504
         assert "upstream timed out" in handle.nginx.log_path.read_text()  # type: ignore[attr-defined]
-        assert any("site.conf (listen and upstream rewritten)" in n for n in handle.notes)
+        assert any("site.conf (the server block of line 1; listen, upstream rewritten)" in n
+                   for n in handle.notes), handle.notes
     finally:
         handle.stop()
 
@@ -173,22 +174,74 @@ def test_site_file_rewrites_only_listen_and_upstream(tmp_path: Path) -> None:
     site.write_text("upstream app_server {\n    server 10.0.0.5:8000 fail_timeout=0;\n"
                     "    server 10.0.0.6:8000;\n}\n"
                     "server {\n    listen 443 ssl default_server;  # https\n    listen [::]:443 ssl;\n"
-                    "    client_max_body_size 4G;\n"
+                    "    ssl_certificate /etc/ssl/site.pem;\n    client_max_body_size 4G;\n"
                     "    location / {\n        proxy_pass http://app_server;\n"
                     "        include uwsgi_params;\n    }\n"
                     "    location /u { uwsgi_pass unix:/run/app.sock; }\n}\n")
-    block = user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000")
+    block = user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000", tls=("c.pem", "k.pem"))
     assert "listen 127.0.0.1:5000 ssl default_server;" in block and "[::]:443" not in block
+    assert "ssl_certificate c.pem;" in block and "/etc/ssl/site.pem" not in block
     assert "server 127.0.0.1:6000;" in block and "10.0.0" not in block
     assert "proxy_pass http://app_server;" in block and "client_max_body_size 4G;" in block
+    assert "uwsgi_pass 127.0.0.1:6000;" in block
     assert "include /etc/nginx/uwsgi_params;" in block or "include uwsgi_params" not in block
 
 
+#: the layout certbot leaves: a port-80 block that only redirects, and the HTTPS block
+CERTBOT_SITE = """\
+server {
+    listen 80;
+    listen [::]:80 ipv6only=on;
+    server_name example.com;
+    return 301 https://$host$request_uri;
+}
+server {
+    listen [::]:443 ssl ipv6only=on http2;
+    listen 443 ssl;
+    server_name example.com;
+    ssl_certificate /etc/letsencrypt/live/example.com/fullchain.pem;
+    ssl_certificate_key /etc/letsencrypt/live/example.com/privkey.pem;
+    location / {
+        proxy_pass http://localhost:8000;
+        proxy_set_header Host $host;
+    }
+}
+server {
+    server_name _;
+    return 444;
+}
+"""
+
+
+def test_of_several_server_blocks_the_one_that_serves_the_app_is_run(tmp_path: Path) -> None:
+    """Only the block that passes requests on is run: the others would listen on the
+    host's ports (the last one, with no listen at all, on nginx's default *:80)."""
+    site = tmp_path / "certbot.conf"
+    site.write_text(CERTBOT_SITE)
+    block = user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000", tls=("c.pem", "k.pem"))
+    assert [line.strip() for line in block.splitlines() if "listen" in line] == [
+        "listen 127.0.0.1:5000 ssl http2;"]
+    assert "return" not in block and "letsencrypt" not in block
+    assert "proxy_pass http://127.0.0.1:6000;" in block and "proxy_set_header Host $host;" in block
+    # the HTTPS block needs --flask-tls: it says so, naming its line
+    with pytest.raises(UsageError) as info:
+        user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000")
+    assert f"{site}:7:" in str(info.value) and "--flask-tls" in str(info.value)
+
+
+def test_a_block_without_listen_gets_the_test_port(tmp_path: Path) -> None:
+    site = tmp_path / "bare.conf"
+    site.write_text("server {\n  location / { proxy_pass http://127.0.0.1:8000; }\n}\n")
+    block = user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000")
+    assert "listen 127.0.0.1:5000;" in block and "proxy_pass http://127.0.0.1:6000;" in block
+
+
 @pytest.mark.parametrize("text, line, words", [
-    ("server {\n  location / { proxy_pass http://127.0.0.1:8000; }\n}\n", 1, "no 'listen'"),
+    ("location / { proxy_pass http://127.0.0.1:8000; }\n", 1, "no server { } block"),
     ("server {\n  listen 80;\n  location / {\n    proxy_pass $backend;\n  }\n}\n", 4, "variable"),
     ("http {\n  server { listen 80; }\n}\n", 1, "whole nginx.conf"),
     ("server {\n  listen 80;\n}\n", 1, "no proxy_pass"),
+    ("server {\n  listen;\n  location / { proxy_pass http://a:1; }\n}\n", 2, "without an address"),
 ])
 def test_site_file_that_cannot_be_rewritten_is_a_usage_error(tmp_path: Path, text: str,
                                                               line: int, words: str) -> None:
@@ -197,6 +250,50 @@ def test_site_file_that_cannot_be_rewritten_is_a_usage_error(tmp_path: Path, tex
     with pytest.raises(UsageError) as info:
         user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000")
     assert f"{site}:{line}:" in str(info.value) and words in str(info.value)
+
+
+def test_a_certbot_site_file_serves_https_behind_real_nginx(tmp_path: Path) -> None:
+    """The whole file as certbot leaves it, run with the session's certificate: nginx
+    listens on the test port alone, and the app answers over HTTPS."""
+    pytest.importorskip("trustme")
+    from pytest_flaskserve.tls import make_tls_files
+
+    site = tmp_path / "certbot.conf"
+    site.write_text(CERTBOT_SITE)
+    files = make_tls_files(tmp_path / "tls")
+    launcher = servers.get("gunicorn+nginx")
+    handle = start_server(launcher, _app("behind_proxy:create_app()"),  # type: ignore[arg-type]
+                          ServerOptions(tls=True),
+                          StartConfig(log_dir=tmp_path, tls=files, nginx_conf=site))
+    try:
+        assert handle.url.startswith("https://")
+        answer = requests.get(handle.url + "/", verify=handle.ca_path, timeout=10)
+        assert answer.status_code == 200 and answer.text == "home"
+        config = handle.nginx.config_path.read_text()  # type: ignore[attr-defined]
+        assert re.findall(r"listen (\S+)", config) == [f"127.0.0.1:{handle.port}"], config
+        assert any("blocks of lines 1, 18 left out" in n for n in handle.notes), handle.notes
+    finally:
+        handle.stop()
+        files.remove()
+
+
+def test_a_site_file_that_passes_to_uwsgi_fronts_only_uwsgi(tmp_path: Path) -> None:
+    """uwsgi_pass speaks uWSGI's protocol: in front of Gunicorn it is a usage error that
+    says so at once (not a startup timeout); a proxy_pass file runs uWSGI over HTTP."""
+    uwsgi_site = tmp_path / "uwsgi.conf"
+    uwsgi_site.write_text("server {\n  listen 80;\n  location / {\n    include uwsgi_params;\n"
+                          "    uwsgi_pass 127.0.0.1:3031;\n  }\n}\n")
+    with pytest.raises(UsageError) as info:
+        _start("gunicorn+nginx", "hello.py", tmp_path, nginx_conf=uwsgi_site)
+    assert f"{uwsgi_site}:1:" in str(info.value) and "uwsgi+nginx" in str(info.value)
+    http_site = tmp_path / "http.conf"
+    http_site.write_text("server {\n  listen 80;\n  location / { proxy_pass http://a:1; }\n}\n")
+    handle = _start("uwsgi+nginx", "hello.py", tmp_path, nginx_conf=http_site)
+    try:
+        assert requests.get(handle.url + "/", timeout=10).status_code == 200
+        assert "proxy_pass http://" in handle.nginx.config_path.read_text()  # type: ignore[attr-defined]
+    finally:
+        handle.stop()
 
 
 def test_nginx_config_error_is_a_startup_failure_in_nginx_s_own_words(tmp_path: Path) -> None:
@@ -270,7 +367,7 @@ def test_bad_proxy_options_are_usage_errors(pytester: pytest.Pytester) -> None:
     (pytester.path / "site.conf").write_text("server {\n  location / { return 200; }\n}\n")
     result = pytester.runpytest_subprocess("--flask-app=hello.py", "--flask-nginx-conf=site.conf")
     assert result.ret == 4
-    assert f"{pytester.path / 'site.conf'}:1: no 'listen'" in result.stderr.str()
+    assert f"{pytester.path / 'site.conf'}:1: no proxy_pass" in result.stderr.str()
 
 
 def test_missing_nginx_is_a_skip_naming_the_install_command(pytester: pytest.Pytester) -> None:

@@ -177,11 +177,11 @@ def proxy(name: str, raw: str) -> str:
 
 def nginx_conf(name: str, raw: str) -> Path:
     """An nginx site file, checked: readable, and rewritable (listen, upstream address)."""
-    from pytest_flaskserve.proxy.site_file import user_server_block
+    from pytest_flaskserve.proxy.site_file import read_site_file
 
     path = Path(raw).expanduser().resolve()
     if not path.is_file():
         raise UsageError(f"{name}={raw!r}: no such file; give the path of an nginx site file "
                          "(a server { ... } block)")
-    user_server_block(path, "127.0.0.1:1", "127.0.0.1:2")
+    read_site_file(path)
     return path

@@ -13,13 +13,18 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pytest_flaskserve.appspec.grammar import ResolvedApp
+from pytest_flaskserve.errors import UsageError
 from pytest_flaskserve.lifecycle.handle import ServerHandle
 from pytest_flaskserve.lifecycle.supervisor import StartConfig, start_server
 from pytest_flaskserve.proxy import nginx
 from pytest_flaskserve.proxy.front import NginxFront, start_front
 from pytest_flaskserve.servers import Launcher, ServerOptions
+
+if TYPE_CHECKING:
+    from pytest_flaskserve.proxy.site_file import SiteFile
 
 _counter = itertools.count(1)
 
@@ -69,28 +74,28 @@ class ProxiedHandle(ServerHandle):
 def start_proxied(launcher: Launcher, app: ResolvedApp, options: ServerOptions,
                   config: StartConfig) -> ProxiedHandle:
     """Start ``launcher.behind`` and nginx in front of it (``launcher`` is ``X+nginx``)."""
-    from pytest_flaskserve.proxy.site_file import user_server_block
+    from pytest_flaskserve.proxy.site_file import read_site_file
 
     behind = launcher.behind
     assert behind is not None and behind.proxy_protocol is not None
-    protocol = behind.proxy_protocol
-    site_file = config.nginx_conf
-    if site_file is not None:
-        user_server_block(site_file, "127.0.0.1:1", "127.0.0.1:2")  # a usage error first
     tls = config.tls if options.tls else None
+    site = read_site_file(config.nginx_conf) if config.nginx_conf is not None else None
+    protocol = behind.proxy_protocol
+    if site is not None:  # the site file says what nginx speaks to the server
+        protocol = _protocol_for(site, behind, tls is not None)
     # nginx terminates TLS; the server behind it speaks plain HTTP (or uwsgi) on loopback
     upstream = start_server(behind, app, dataclasses.replace(options, tls=False), config,
                             protocol=protocol)
     prefix = config.log_dir / f"{launcher.name}-{next(_counter)}"
     upstream_address = f"{upstream.host}:{upstream.port}" if ":" not in upstream.host \
         else f"[{upstream.host}]:{upstream.port}"
+    certificate = (str(tls.cert_path), str(tls.key_path)) if tls is not None else None
 
     def server_block(listen: str) -> str:
-        if site_file is not None:
-            return user_server_block(site_file, listen, upstream_address)
+        if site is not None:
+            return site.render(listen, upstream_address, certificate)
         return nginx.server_block(nginx.Site(
-            listen=listen, upstream=upstream_address, protocol=protocol,
-            tls=(str(tls.cert_path), str(tls.key_path)) if tls is not None else None))
+            listen=listen, upstream=upstream_address, protocol=protocol, tls=certificate))
 
     try:
         front = start_front(server_block=server_block, prefix=prefix,
@@ -104,15 +109,36 @@ def start_proxied(launcher: Launcher, app: ResolvedApp, options: ServerOptions,
         upstream.stop()
         raise
     passes = "uwsgi_pass" if protocol == "uwsgi" else "proxy_pass"
-    notes = (*upstream.notes, f"behind nginx ({passes} to {upstream.url}), config "
-             f"{front.config_path}" + (f" from {site_file} (listen and upstream rewritten)"
-                                       if site_file is not None else ""))
+    notes = (*upstream.notes, f"behind nginx ({passes} to {upstream_address}), config "
+             f"{front.config_path}" + (_site_note(site, tls is not None) if site else ""))
     fields = {f.name: getattr(upstream, f.name) for f in dataclasses.fields(ServerHandle)
               if f.name not in ("_on_stop", "_on_stop_lock")}  # its own callbacks
     fields.update(server=launcher.name, url=front.url, host=front.host, port=front.port,
                   ready_seconds=upstream.ready_seconds + front.ready_seconds, notes=notes,
                   stop_result=None, ca_path=str(tls.ca_path) if tls is not None else None)
     return ProxiedHandle(**fields, upstream=upstream, front=front)
+
+
+def _protocol_for(site: SiteFile, behind: Launcher, tls: bool) -> str:
+    """What nginx speaks to ``behind``, as the site file's block passes requests: every
+    server speaks HTTP, only a server deployed behind ``uwsgi_pass`` speaks uwsgi."""
+    block = site.block_to_run(tls)
+    if behind.proxy_protocol in block.protocols:
+        return behind.proxy_protocol or "http"
+    if "http" in block.protocols:
+        return "http"
+    raise UsageError(f"--flask-nginx-conf={site.path}:{block.line}: this server block passes "
+                     f"requests with uwsgi_pass (uWSGI's own protocol), which {behind.name} "
+                     "does not speak; run it with uwsgi+nginx, or give a block that uses "
+                     "proxy_pass http://...")
+
+
+def _site_note(site: SiteFile, tls: bool) -> str:
+    left_out = site.left_out(tls)
+    return (f" from {site.path} (the server block of line {site.block_to_run(tls).line}; "
+            "listen, upstream" + (" and certificate" if tls else "") + " rewritten"
+            + (f"; blocks of lines {', '.join(map(str, left_out))} left out: they do not "
+               "serve the app here" if left_out else "") + ")")
 
 
 __all__ = ["ProxiedHandle", "start_proxied"]
