@@ -147,3 +147,34 @@ def test_values_the_servers_app_sets_itself_need_not_cross(project: pytest.Pytes
     """)
     result = project.runpytest_subprocess("test_inner.py", "--flask-servers=waitress,uwsgi")
     result.assert_outcomes(passed=2)
+
+
+def test_a_server_without_an_entry_point_for_the_fixture_s_app_is_left_out(
+        project: pytest.Pytester) -> None:
+    """The app comes from the ``app`` fixture (flaskr's layout: a package with a factory
+    and no ``__main__``), so app-run is left out when the test runs, as collection leaves
+    it out for a named app; named explicitly, its failure is reported once."""
+    project.mkpydir("made_by_factory")
+    (project.path / "made_by_factory" / "__init__.py").write_text(
+        "from flask import Flask\n\ndef create_app():\n    app = Flask(__name__)\n"
+        "    app.get('/')(lambda: 'made')\n    return app\n")
+    project.makepyfile(test_inner="""
+        import pytest, requests
+        from made_by_factory import create_app
+
+        @pytest.fixture
+        def app():
+            return create_app()
+
+        def test_x(live_server):
+            assert requests.get(live_server.url("/"), timeout=10).text == "made"
+    """)
+    result = project.runpytest_subprocess("test_inner.py", "-rs",
+                                          "--flask-servers=app-run,waitress,gunicorn")
+    result.assert_outcomes(errors=1, passed=2)  # named explicitly: app-run fails to start
+    out = result.stdout.str()
+    assert out.count("  command: ") == 1, out  # the report, once
+    assert "During handling of the above exception" not in out, out
+    result = project.runpytest_subprocess("test_inner.py", "-rs", "-p", "no:randomly")
+    result.assert_outcomes(passed=6, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*app-run*__main__*"])

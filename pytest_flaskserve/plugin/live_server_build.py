@@ -109,6 +109,7 @@ def live_server_for_test(request: pytest.FixtureRequest, flask_server_name: str,
                          rt: Runtime) -> Iterator[LiveServer]:
     """The ``live_server`` fixture's value for this test, stopped after it unless shared."""
     from pytest_flaskserve.appspec import config as app_config
+    from pytest_flaskserve.plugin import selection
 
     node, cfg = request.node, request.config
     app = _app_fixture(request)
@@ -119,6 +120,10 @@ def live_server_for_test(request: pytest.FixtureRequest, flask_server_name: str,
         spec = _spec(rt, node, app)
         options = rt.options_for(node, flask_server_name)
         resolved = rt.resolve(spec, dict(options.env))
+        # the app is known only now (from the app fixture), so a server it has no entry
+        # point for (app-run without a __main__) is left out here, as collection would
+        left_out = selection.left_out_reason(flask_server_name, resolved,
+                                             rt.servers_for(node)[1])
         if app is not None:
             if app.config.get("LIVESERVER_PORT"):
                 raise UsageError("live_server: app.config['LIVESERVER_PORT']: every "
@@ -136,6 +141,8 @@ def live_server_for_test(request: pytest.FixtureRequest, flask_server_name: str,
         error = str(exc)
     if error is not None:
         pytest.fail(error, pytrace=False)
+    if left_out:
+        pytest.skip(left_out)
     host = cfg.option.live_server_host or rt.settings.host
     start_config = dataclasses.replace(
         rt.start_config(startup_timeout=cfg.option.live_server_wait), host=host)
@@ -151,7 +158,11 @@ def live_server_for_test(request: pytest.FixtureRequest, flask_server_name: str,
         try:
             handle = pool.get(key, start) if pool is not None else start()
         except ServerStartupError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            failure = str(exc)
+        else:
+            failure = None
+        if failure is not None:  # outside the except: the report shows it once, unchained
+            pytest.fail(failure, pytrace=False)
         node.stash.setdefault(HANDLES_KEY, []).append(handle)
         return handle
 
