@@ -155,12 +155,11 @@ def live_server_for_test(request: pytest.FixtureRequest, flask_server_name: str,
         return rt.start(flask_server_name, resolved, options, start_config)
 
     def acquire() -> ServerHandle:
+        failure: str | None = None
         try:
             handle = pool.get(key, start) if pool is not None else start()
         except ServerStartupError as exc:
             failure = str(exc)
-        else:
-            failure = None
         if failure is not None:  # outside the except: the report shows it once, unchained
             pytest.fail(failure, pytrace=False)
         node.stash.setdefault(HANDLES_KEY, []).append(handle)
