@@ -158,6 +158,20 @@ def test_package_without_main_fails_with_that_cause_when_asked_for(
     ])
 
 
+def test_a_worker_class_gunicorn_cannot_find_is_not_blamed_on_the_app(
+        pytester: pytest.Pytester, examples: Path) -> None:
+    """gunicorn.conf.py names a worker whose package is not installed: Gunicorn says so
+    before any traceback, and that is the cause given (not the traceback's last line)."""
+    pytester.path.joinpath("gunicorn.conf.py").write_text(
+        'worker_class = "egg:meinheld#gunicorn_worker"\n')
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*cause: Gunicorn's worker class 'egg:meinheld#gunicorn_worker' was not found*"])
+    assert "the app raised" not in result.stdout.str()
+
+
 def test_daemonizing_server_is_killed_and_explained(pytester: pytest.Pytester,
                                                     examples: Path) -> None:
     """Gunicorn reads ./gunicorn.conf.py; with daemon = True its master leaves our session

@@ -38,6 +38,7 @@ class _Wordings:
     announce: re.Pattern[str]
     packages: tuple[str, ...]
     daemon_hints: tuple[str, ...]
+    failures: tuple[tuple[re.Pattern[str], str], ...]
 
 
 @functools.cache
@@ -60,6 +61,8 @@ def _wordings() -> _Wordings:
         packages=tuple(packages),
         daemon_hints=tuple(dict.fromkeys(launcher.daemon_hint for launcher in launchers
                                          if launcher.daemon_hint)),
+        failures=tuple(dict.fromkeys(w for launcher in launchers
+                                     for w in launcher.failure_wordings)),
     )
 _NO_PACKAGE_MAIN = re.compile(
     r"No module named ([\w.]+)\.__main__; '([\w.]+)' is a package and cannot be directly executed")
@@ -186,6 +189,14 @@ def _timeout(f: Failure) -> str | None:
             "listen on another address, or need longer (--flask-startup-timeout)")
 
 
+def _server_says(f: Failure) -> str | None:
+    for pattern, cause in _wordings().failures:
+        found = pattern.search(f.log)
+        if found:
+            return cause.format(*found.groups())
+    return None
+
+
 def _last_exception(f: Failure) -> str | None:
     found = _EXCEPTION.findall(f.log)
     if not found:
@@ -229,6 +240,7 @@ def _tls_handshake(f: Failure) -> str | None:
 RULES: tuple[Rule, ...] = (
     _tls_handshake,
     _detached,
+    _server_says,
     _no_package_main,
     _runs_at_import,
     _other_port,

@@ -154,6 +154,10 @@ class Launcher(ABC):
     listening_wordings: ClassVar[tuple[str, ...]] = ()
     #: how it is told to daemonize (named when a server detached itself)
     daemon_hint: ClassVar[str] = ""
+    #: its own words for a failure that is not the app's: (pattern, cause), the cause a
+    #: ``str.format`` template of the pattern's groups; the diagnosis names the first match
+    #: before it would blame the last exception in the log on the app
+    failure_wordings: ClassVar[tuple[tuple[re.Pattern[str], str], ...]] = ()
     #: prefixes of environment variables it reads as configuration: never inherited by
     #: any server, so a stray one cannot change what is served
     scrubbed_env_prefixes: ClassVar[tuple[str, ...]] = ()

@@ -64,6 +64,14 @@ class Gunicorn(Launcher):
     warm_refresh = "pytest_flaskserve._child.gunicorn_defaults:refresh"
     listening_wordings = ("Listening at:",)
     daemon_hint = "Gunicorn's `daemon = True` in gunicorn.conf.py"
+    failure_wordings = (
+        # -k / worker_class naming a class that is not there (a typo, or a worker whose
+        # package is not installed: egg:meinheld#gunicorn_worker without meinheld)
+        (re.compile(r"Error: class uri '([^']+)' invalid or not found"),
+         "Gunicorn's worker class '{0}' was not found: check -k/--worker-class (or "
+         "worker_class in gunicorn.conf.py) for a typo, and install the package that "
+         "provides it (gevent, eventlet, ...) in the environment the tests run in"),
+    )
 
     terminates_tls = True
     commands = ("gunicorn",)
