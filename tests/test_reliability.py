@@ -223,3 +223,35 @@ def test_sigterm_during_a_stop_still_stops_and_ends_the_run(pytester: pytest.Pyt
     assert code == -signal.SIGTERM
     server = int((pytester.path / "server.pid").read_text())
     assert not alive(server), "the server outlived pytest"
+
+
+def test_ctrl_c_while_the_app_is_resolved_ends_the_helper_with_pytest(tmp_path: Path) -> None:
+    """The app's import hangs in the helper that resolves the spec; Ctrl-C then ends the
+    helper before pytest exits (no 'subprocess is still running' ResourceWarning)."""
+    pid_file = tmp_path / "helper.pid"
+    (tmp_path / "hangs.py").write_text(
+        "import os, time\nfrom flask import Flask\napp = Flask(__name__)\n"
+        f"with open({str(pid_file)!r}, 'w') as f:\n    f.write(str(os.getpid()))\n"
+        "time.sleep(120)\n")
+    (tmp_path / "test_x.py").write_text("def test_x(flask_url):\n    pass\n")
+    log = tmp_path / "inner.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "dev", "-W", "always::ResourceWarning", "-m", "pytest",
+             "-p", "no:cacheprovider", "--flask-app=hangs:app", "--flask-servers=waitress"],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        _wait_file(pid_file, proc, 60)
+        while not pid_file.read_text():  # created, not yet written
+            time.sleep(0.01)
+        helper = int(pid_file.read_text())
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = log.read_text()
+    assert code == 2 and "KeyboardInterrupt" in output, output
+    assert not alive(helper), output
+    assert "ResourceWarning" not in output, output

@@ -312,6 +312,11 @@ def run_captured(
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_helper_tree(popen.pid)
+        except BaseException:  # Ctrl-C while the app imports: the helper goes with us
+            _kill_helper_tree(popen.pid)
+            popen.wait()
+            kill_reaped_group(popen.pid, signal.SIGKILL)
+            raise
         popen.wait()
         kill_reaped_group(popen.pid, signal.SIGKILL)
         # The answer is the last line; an app printing 100 MB at import must not cost
