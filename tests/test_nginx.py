@@ -503,3 +503,19 @@ def test_nginx_terminates_tls_in_front_of_the_server(tmp_path: Path, name: str) 
     finally:
         handle.stop()
         files.remove()
+
+
+def test_a_site_file_that_cannot_front_a_server_fails_its_tests_in_one_line(
+        pytester: pytest.Pytester) -> None:
+    """Per test (TLS can be a test's own option): the test fails with the file, the line
+    and the fix, and no traceback of ours."""
+    shutil_copy(pytester.path)
+    (pytester.path / "site.conf").write_text(
+        "server {\n  listen 443 ssl;\n  location / { proxy_pass http://127.0.0.1:8000; }\n}\n")
+    pytester.makepyfile(test_inner="def test_x(flask_server):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=hello.py", "--flask-nginx-conf=site.conf",
+                                           "--flask-servers=gunicorn+nginx")
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    assert f"{pytester.path / 'site.conf'}:1: this server block serves TLS" in out, out
+    assert "proxied.py" not in out and "Traceback" not in out, out

@@ -158,7 +158,7 @@ def live_server_for_test(request: pytest.FixtureRequest, flask_server_name: str,
         failure: str | None = None
         try:
             handle = pool.get(key, start) if pool is not None else start()
-        except ServerStartupError as exc:
+        except (ServerStartupError, UsageError) as exc:
             failure = str(exc)
         if failure is not None:  # outside the except: the report shows it once, unchained
             pytest.fail(failure, pytrace=False)

@@ -85,7 +85,7 @@ def server_for_test(request: pytest.FixtureRequest, rt: Runtime, server: str) ->
     try:
         pool = _pool_for(request, rt, scope)
         handle = pool.get(key, start) if pool is not None else start()
-    except ServerStartupError as exc:
+    except (ServerStartupError, UsageError) as exc:  # usage: a site file that cannot front it
         error = str(exc)
     if handle is None:
         _fail(error or "server did not start")
@@ -179,12 +179,12 @@ def parity_for_test(request: pytest.FixtureRequest, rt: Runtime) -> Iterator[Par
                     + (f": {'; '.join(left_out)}" if left_out else ""))
     # start them side by side: a parity test waits for the slowest start, not the sum
     handles: dict[str, ServerHandle] = {}
-    errors: list[ServerStartupError] = []
+    errors: list[ServerStartupError | UsageError] = []
     with ThreadPoolExecutor(max_workers=len(wanted)) as executor:
         futures = {name: executor.submit(get) for name, get in wanted}
     for name, future in futures.items():
         problem = future.exception()
-        if isinstance(problem, ServerStartupError):
+        if isinstance(problem, (ServerStartupError, UsageError)):
             errors.append(problem)
         elif problem is not None:
             raise problem
