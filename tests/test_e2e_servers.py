@@ -172,6 +172,33 @@ def test_a_worker_class_gunicorn_cannot_find_is_not_blamed_on_the_app(
     assert "the app raised" not in result.stdout.str()
 
 
+def test_failures_that_are_not_the_app_s_say_whose_they_are(
+        pytester: pytest.Pytester, examples: Path) -> None:
+    """gunicorn.conf.py raises while Gunicorn reads it; a command's program is not
+    installed (the shell's exit code 127): each cause names that, not the app."""
+    pytester.path.joinpath("gunicorn.conf.py").write_text(
+        'import os\nbind = os.environ["BIND_FROM_THE_HOST"]\n')
+    pytester.makepyfile(test_inner="""
+        import pytest
+        from pytest_flaskserve import ServerStartupError
+
+        def test_config(flask_url):
+            pass
+
+        def test_missing_program(flask_server_factory):
+            with pytest.raises(ServerStartupError) as info:
+                flask_server_factory.command("no-such-server-program --port {port}")
+            print("CAUSE", str(info.value))
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn",
+                                           "-s")
+    result.assert_outcomes(errors=1, passed=1)
+    result.stdout.fnmatch_lines(
+        ["*cause: Gunicorn could not read its config file *gunicorn.conf.py: the traceback*"])
+    result.stdout.fnmatch_lines(["*cause: 'no-such-server-program' is not found on PATH*"])
+    assert "the app raised" not in result.stdout.str()
+
+
 def test_daemonizing_server_is_killed_and_explained(pytester: pytest.Pytester,
                                                     examples: Path) -> None:
     """Gunicorn reads ./gunicorn.conf.py; with daemon = True its master leaves our session

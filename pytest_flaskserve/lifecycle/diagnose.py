@@ -66,6 +66,8 @@ def _wordings() -> _Wordings:
     )
 _NO_PACKAGE_MAIN = re.compile(
     r"No module named ([\w.]+)\.__main__; '([\w.]+)' is a package and cannot be directly executed")
+#: the shell's words for a program it cannot find (dash: "exec: NAME: not found")
+_NOT_FOUND = re.compile(r"(?:^|\s)([\w.+/-]+): (?:command )?not found\s*$", re.M)
 _EXCEPTION = re.compile(r"^(\w+(?:\.\w+)*(?:Error|Exception|Exit)): (.*)$", re.M)
 
 
@@ -197,6 +199,15 @@ def _server_says(f: Failure) -> str | None:
     return None
 
 
+def _command_not_found(f: Failure) -> str | None:
+    if f.exit_code != 127:
+        return None
+    found = _NOT_FOUND.findall(f.log)
+    name = found[-1] if found else "the command"
+    return (f"{name!r} is not found on PATH ({sys.executable}'s environment): install it "
+            "there, or fix the command's spelling")
+
+
 def _last_exception(f: Failure) -> str | None:
     found = _EXCEPTION.findall(f.log)
     if not found:
@@ -241,6 +252,7 @@ RULES: tuple[Rule, ...] = (
     _tls_handshake,
     _detached,
     _server_says,
+    _command_not_found,
     _no_package_main,
     _runs_at_import,
     _other_port,

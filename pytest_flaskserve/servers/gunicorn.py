@@ -71,6 +71,10 @@ class Gunicorn(Launcher):
          "Gunicorn's worker class '{0}' was not found: check -k/--worker-class (or "
          "worker_class in gunicorn.conf.py) for a typo, and install the package that "
          "provides it (gevent, eventlet, ...) in the environment the tests run in"),
+        # gunicorn.conf.py raised: the traceback that follows is the config file's
+        (re.compile(r"Failed to read config file: (\S+)"),
+         "Gunicorn could not read its config file {0}: the traceback in the log is the "
+         "config file's, not the app's; fix it (`gunicorn --check-config` shows it too)"),
     )
 
     terminates_tls = True
