@@ -141,6 +141,15 @@ def test_dockerfile_env_is_applied_except_path(tmp_path: Path) -> None:
     assert any("ENV PATH=" in n for n in notes)
 
 
+def test_a_daemon_setting_read_from_the_environment_is_left_to_run_time(tmp_path: Path) -> None:
+    """The line the daemon = True message advises is accepted: whether it detaches is
+    known only when Gunicorn runs (where a detached server is found and named)."""
+    [(name, _, _, _)] = planned(tmp_path, "gunicorn.conf.py",
+                                "import os\ndaemon = os.environ.get('GUNICORN_DAEMON') == '1'\n"
+                                "wsgi_app = 'w:app'\n")
+    assert name == "gunicorn.conf.py"
+
+
 def test_uwsgi_ini_is_run_as_a_copy_that_differs_only_in_its_sockets(tmp_path: Path) -> None:
     ini = ("[uwsgi]\n; production\nmodule = w:app\nhttp-socket = 0.0.0.0:9090\n"
            "http-socket = [::]:9091\nprocesses = 4\nlogto = %dlogs/uwsgi.log\n"

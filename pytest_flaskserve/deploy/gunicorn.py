@@ -54,7 +54,10 @@ def read_config(path: Path, where: str) -> ConfigFacts:
             continue
         name, value = node.targets[0].id, node.value
         literal = value.value if isinstance(value, ast.Constant) else None
-        if name == "daemon" and (literal is None or literal):
+        # only a literal true value is refused here: a computed one (from the environment,
+        # as the message below advises) is judged at run time, where a server that detaches
+        # is found, killed and named
+        if name == "daemon" and isinstance(value, ast.Constant) and literal:
             raise UsageError(
                 f"{path}:{node.lineno}: daemon = {ast.get_source_segment(source, value)} detaches "
                 "Gunicorn from the process the tests start and stop; drop it (a process "
