@@ -168,3 +168,22 @@ def test_server_that_cannot_start_is_a_startup_failure_not_a_crash(
     result.stdout.fnmatch_lines(["*gunicorn failed to start 'hello:app': exited with exit code 2*",
                                  "*unrecognized arguments: --no-such-flag*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_bad_command_for_the_factory_shows_the_test_s_line_and_our_message(
+        pytester: pytest.Pytester, examples: Path) -> None:
+    pytester.makepyfile(test_inner="""
+        import sys
+
+        def test_not_a_command(flask_server_factory):
+            flask_server_factory.command(12345)
+
+        def test_fixed_port(flask_server_factory):
+            flask_server_factory.command([sys.executable, "-m", "http.server", "8000"])
+    """)
+    result = pytester.runpytest_subprocess("--flask-app=hello:app")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "12345 is not a command; give a string or a list of strings" in out, out
+    assert "'python' is not a server the plugin knows" in out, out
+    assert "pytest_flaskserve/" not in out and "TypeError" not in out, out

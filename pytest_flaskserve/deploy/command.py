@@ -22,8 +22,10 @@ from pytest_flaskserve import servers
 from pytest_flaskserve.appspec.grammar import ResolvedApp
 from pytest_flaskserve.deploy import shellwords
 from pytest_flaskserve.deploy.listen import Context, Rewrite, Splice
-from pytest_flaskserve.errors import UsageError
+from pytest_flaskserve.errors import UsageError, hide_own_errors
 from pytest_flaskserve.servers import Launcher
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 _PYTHON = re.compile(r"python(\d+(\.\d+)?)?")
 _USES_PORT = re.compile(r"\$\{?PORT\b")

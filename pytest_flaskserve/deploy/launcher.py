@@ -12,8 +12,10 @@ from pytest_flaskserve.appspec.grammar import AppSpec, ResolvedApp
 from pytest_flaskserve.deploy import command as commands
 from pytest_flaskserve.deploy.command import Command
 from pytest_flaskserve.deploy.listen import Context
-from pytest_flaskserve.errors import UsageError
+from pytest_flaskserve.errors import UsageError, hide_own_errors
 from pytest_flaskserve.servers.base import Launcher, LaunchPlan, LaunchRequest, StopStrategy
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 #: the scratch directory of a context that only checks (``dry``): never written
 _NOWHERE = Path("/nonexistent/flaskserve-deploy-check")
@@ -103,7 +105,8 @@ def for_command(argv_or_string: str | Sequence[str], placeholder: str, cwd: Path
         command = Command(id="command", where=where, cwd=cwd, shell=argv_or_string,
                           placeholder=placeholder)
     else:
-        if not argv_or_string or not all(isinstance(a, str) for a in argv_or_string):
+        if not isinstance(argv_or_string, (list, tuple)) or not argv_or_string \
+                or not all(isinstance(a, str) for a in argv_or_string):
             raise UsageError(f"{where}: {argv_or_string!r} is not a command; give a string or "
                              "a list of strings, e.g. ['gunicorn', '-b', '127.0.0.1:{port}', "
                              "'hello:app']")

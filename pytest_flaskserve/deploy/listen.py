@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_flaskserve.errors import UsageError
+from pytest_flaskserve.errors import UsageError, hide_own_errors
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 #: addresses that listen on every interface; a test server listens on loopback only
 WILDCARDS = ("0.0.0.0", "::", "[::]", "*", "")

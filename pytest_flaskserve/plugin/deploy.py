@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_flaskserve import servers
+from pytest_flaskserve.errors import hide_own_errors
 from pytest_flaskserve.plugin import markers
 from pytest_flaskserve.servers import ServerOptions
 
 if TYPE_CHECKING:
     from pytest_flaskserve.lifecycle.supervisor import ServerHandle
     from pytest_flaskserve.plugin.session import Runtime
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 
 def load(rt: Runtime, path: str, base_dir: str, source: str) -> list[str]:
