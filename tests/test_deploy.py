@@ -275,6 +275,17 @@ def test_server_args_for_a_deployment_id_are_a_usage_error(pytester: pytest.Pyte
                       "arguments in that file"], result.stderr.str()
 
 
+def test_a_uwsgi_ini_that_loads_no_app_fails_its_start(pytester: pytest.Pytester) -> None:
+    """Without need-app uWSGI keeps running with no app and answers 500: the start fails
+    with that cause, instead of handing the tests a server that can only fail."""
+    pytester.path.joinpath("uwsgi.ini").write_text(
+        "[uwsgi]\nmodule = no_such_module:app\nhttp-socket = :8080\nmaster = true\n")
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-deploy=uwsgi.ini", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*uWSGI loaded no app*check module=*"])
+
+
 @pytest.fixture
 def shop(pytester: pytest.Pytester) -> Path:
     """A copy of example_apps/deploy as the pytester project (its own pytest.ini)."""

@@ -35,6 +35,9 @@ class DeployLauncher(Launcher):
     def unavailable(self) -> str | None:
         return self.server.unavailable() if self.server is not None else None
 
+    def load_failure(self, log: str) -> str | None:
+        return self.server.load_failure(log) if self.server is not None else None
+
     def refuses_server_args(self) -> str | None:
         return (f"{self.name} runs {self.command.where} as written; put the arguments in "
                 "that file")

@@ -98,6 +98,15 @@ class UWSGI(Launcher):
     supports_reload = True
     commands = ("uwsgi", "pyuwsgi")
 
+    def load_failure(self, log: str) -> str | None:
+        # without need-app (a user's uwsgi.ini may lack it) uWSGI keeps running with no
+        # app and answers every request 500; our own command passes --need-app
+        if "no app loaded. going in full dynamic mode" in log or \
+                "no python application found" in log:
+            return ("uWSGI loaded no app (it keeps running and answers 500 without "
+                    "need-app): check module=/wsgi-file= and the traceback in the log")
+        return None
+
     def deploy_rewriter(self) -> Rewriter:
         from pytest_flaskserve.deploy import uwsgi
 
