@@ -199,6 +199,28 @@ def test_failures_that_are_not_the_app_s_say_whose_they_are(
     assert "the app raised" not in result.stdout.str()
 
 
+def test_gunicorn_workers_that_exit_as_they_boot_fail_the_start_at_once(
+        pytester: pytest.Pytester) -> None:
+    """The app exits its own import in the worker only (SERVER_SOFTWARE is Gunicorn's):
+    the arbiter would boot workers for ever, so the start fails on the third exit with the
+    app's last words, long before the startup timeout."""
+    pytester.makepyfile(strict_app="""
+        import os
+        from flask import Flask
+        app = Flask(__name__)
+        if os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn"):
+            raise SystemExit("DATABASE_URL must be set in production")
+    """)
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=strict_app:app", "--flask-servers=gunicorn",
+                                           "--flask-startup-timeout=60")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*gunicorn failed to start*every worker exits as it boots*",
+        "*cause: the app ends its own import in the Gunicorn worker*"
+        "'DATABASE_URL must be set in production'*"])
+
+
 def test_daemonizing_server_is_killed_and_explained(pytester: pytest.Pytester,
                                                     examples: Path) -> None:
     """Gunicorn reads ./gunicorn.conf.py; with daemon = True its master leaves our session

@@ -38,6 +38,9 @@ class DeployLauncher(Launcher):
     def load_failure(self, log: str) -> str | None:
         return self.server.load_failure(log) if self.server is not None else None
 
+    def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
+        return self.server.start_cannot_succeed(log) if self.server is not None else None
+
     def refuses_server_args(self) -> str | None:
         return (f"{self.name} runs {self.command.where} as written; put the arguments in "
                 "that file")

@@ -92,6 +92,8 @@ class Failure:
     runs_at_import: bool = False
     #: processes of the server that had detached (daemonized) and were killed
     detached: int = 0
+    #: the launcher's cause when it read in the log that the start cannot succeed
+    launcher_cause: str | None = None
 
 
 Rule = Callable[[Failure], "str | None"]
@@ -199,6 +201,10 @@ def _server_says(f: Failure) -> str | None:
     return None
 
 
+def _cannot_succeed(f: Failure) -> str | None:
+    return f.launcher_cause if f.kind is NotReadyKind.CANNOT_SUCCEED else None
+
+
 def _command_not_found(f: Failure) -> str | None:
     if f.exit_code != 127:
         return None
@@ -251,6 +257,7 @@ def _tls_handshake(f: Failure) -> str | None:
 RULES: tuple[Rule, ...] = (
     _tls_handshake,
     _detached,
+    _cannot_succeed,
     _server_says,
     _command_not_found,
     _no_package_main,

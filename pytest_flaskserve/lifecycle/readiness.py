@@ -58,6 +58,8 @@ class NotReadyKind(enum.Enum):
     TLS_CERTIFICATE = "tls certificate"
     #: started for TLS, it speaks plain HTTP on its port
     TLS_PLAIN_HTTP = "tls plain http"
+    #: it stays up, but its log shows it cannot serve (its launcher read a crash loop)
+    CANNOT_SUCCEED = "cannot succeed"
 
 
 class NotReady(Exception):

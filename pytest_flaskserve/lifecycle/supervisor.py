@@ -224,6 +224,9 @@ def _log_watch(proc: ManagedProcess, launcher: Launcher,
         if launcher.production and diagnose.DEV_SERVER_BANNER.search(log):
             return (NotReadyKind.DEV_SERVER_INSIDE,
                     f"the development server started inside {launcher.name} (app.run() at import)")
+        hopeless = launcher.start_cannot_succeed(log)
+        if hopeless is not None:
+            return NotReadyKind.CANNOT_SUCCEED, hopeless[0]
         other = diagnose.other_port(log, port)
         if other is not None:
             return NotReadyKind.WRONG_PORT, f"it announced port {other}, not the port {port} it was given"
@@ -257,6 +260,8 @@ def _startup_error(
         script_entry=launcher.runs_script, wrong_port_hint=launcher.wrong_port_hint,
         runs_at_import=app.runs_at_import,
         detached=len(stop.detached),
+        launcher_cause=(launcher.start_cannot_succeed(log) or ("", ""))[1] or None
+        if nr.kind is NotReadyKind.CANNOT_SUCCEED else None,
     )
     causes = diagnose.diagnose(failure)
     if code is not None:

@@ -264,6 +264,12 @@ class Launcher(ABC):
         causes, instead of handing out a server that can only fail."""
         return None
 
+    def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
+        """Read while waiting for the first answer: ``(what happened, cause)`` when the
+        log already shows the start cannot succeed though the process is still up (a
+        master that boots worker after worker, each exiting), else None."""
+        return None
+
     def deploy_rewriter(self) -> Rewriter | None:
         """How this server's listen address is moved in a user's command line (see
         :mod:`pytest_flaskserve.deploy.listen`), or None: the command must use $PORT."""

@@ -30,6 +30,10 @@ from pytest_flaskserve.servers.reloading import ReloadProfile
 if TYPE_CHECKING:
     from pytest_flaskserve.deploy.listen import Rewriter
 
+#: the arbiter's words for a worker that ended, and how many before ready mean a loop
+_WORKER_EXITED = re.compile(r"Worker \(pid:\d+\) exited with code (\d+)")
+_CRASH_LOOP = 3
+
 
 #: what ``python -m gunicorn`` imports whatever its worker class (the warm preload, with
 #: the worker's own module)
@@ -79,6 +83,22 @@ class Gunicorn(Launcher):
 
     terminates_tls = True
     commands = ("gunicorn",)
+
+    def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
+        # The arbiter replaces a worker that exits while it boots (a code other than 3,
+        # WORKER_BOOT_ERROR, which halts it), for ever: an app that ends its own import
+        # with sys.exit() never serves, and waiting out the timeout tells nothing.
+        exits = _WORKER_EXITED.findall(log)
+        if len(exits) < _CRASH_LOOP:
+            return None
+        last_words = [line for line in log.splitlines()
+                      if line.strip() and not line.startswith("[")]
+        said = f" (its last words: {last_words[-1].strip()!r})" if last_words else ""
+        return (f"every worker exits as it boots ({len(exits)} so far, the last with code "
+                f"{exits[-1]})",
+                "the app ends its own import in the Gunicorn worker (sys.exit() or "
+                f"SystemExit, often for a setting missing in production){said}; the arbiter "
+                "would boot new workers for ever")
 
     def deploy_rewriter(self) -> Rewriter:
         from pytest_flaskserve.deploy import gunicorn
