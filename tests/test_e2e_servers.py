@@ -221,6 +221,28 @@ def test_gunicorn_workers_that_exit_as_they_boot_fail_the_start_at_once(
         "'DATABASE_URL must be set in production'*"])
 
 
+def test_gunicorn_given_a_certificate_by_its_config_says_so_at_once(
+        pytester: pytest.Pytester, examples: Path) -> None:
+    """./gunicorn.conf.py sets certfile: Gunicorn serves TLS where the plain run asked for
+    HTTP, and the start fails with that cause, not at the end of the timeout."""
+    pytest.importorskip("trustme")
+    from pytest_flaskserve.tls import make_tls_files
+
+    files = make_tls_files(pytester.path / "tls")
+    pytester.path.joinpath("gunicorn.conf.py").write_text(
+        f"certfile = {str(files.cert_path)!r}\nkeyfile = {str(files.key_path)!r}\n")
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    try:
+        result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn",
+                                               "--flask-startup-timeout=60")
+    finally:
+        files.remove()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "*gunicorn failed to start*it serves TLS on its port, where plain HTTP was asked for*",
+        "*cause: Gunicorn was given a certificate by its config*"])
+
+
 def test_daemonizing_server_is_killed_and_explained(pytester: pytest.Pytester,
                                                     examples: Path) -> None:
     """Gunicorn reads ./gunicorn.conf.py; with daemon = True its master leaves our session

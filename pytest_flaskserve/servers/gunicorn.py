@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 #: the arbiter's words for a worker that ended, and how many before ready mean a loop
 _WORKER_EXITED = re.compile(r"Worker \(pid:\d+\) exited with code (\d+)")
 _CRASH_LOOP = 3
+#: what Python's ssl module logs through Gunicorn when a plain HTTP request reaches TLS
+_PLAIN_REQUEST_ON_TLS = "[SSL: HTTP_REQUEST]"
 
 
 #: what ``python -m gunicorn`` imports whatever its worker class (the warm preload, with
@@ -85,6 +87,11 @@ class Gunicorn(Launcher):
     commands = ("gunicorn",)
 
     def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
+        if _PLAIN_REQUEST_ON_TLS in log:  # our plain-HTTP probe reached a TLS socket
+            return ("it serves TLS on its port, where plain HTTP was asked for",
+                    "Gunicorn was given a certificate by its config (certfile/keyfile in a "
+                    "gunicorn.conf.py it reads from the working directory, or in extra "
+                    "arguments): remove it for plain-HTTP tests, or run them with --flask-tls")
         # The arbiter replaces a worker that exits while it boots (a code other than 3,
         # WORKER_BOOT_ERROR, which halts it), for ever: an app that ends its own import
         # with sys.exit() never serves, and waiting out the timeout tells nothing.
