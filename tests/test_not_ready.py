@@ -86,3 +86,10 @@ def test_every_kind_has_a_diagnosis() -> None:
     for kind in NotReadyKind:
         assert diagnose.diagnose(_failure(kind, "x")), kind
 
+
+
+def test_an_exit_with_a_bare_message_names_the_message() -> None:
+    """sys.exit("...") at import leaves one line and exit code 1: the message is the cause."""
+    [cause] = diagnose.diagnose(_failure(NotReadyKind.EXITED, "exited", exit_code=1,
+                                         log="config missing: DATABASE_URL\n"))
+    assert "its last words were 'config missing: DATABASE_URL'" in cause

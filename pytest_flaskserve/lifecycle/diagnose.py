@@ -280,7 +280,15 @@ def diagnose(failure: Failure) -> list[str]:
         if generic:
             causes.append(generic)
     if not causes:
-        causes.append("no known cause was recognised: read the log below")
+        last = next((ln.strip() for ln in reversed(failure.log.splitlines()) if ln.strip()), "")
+        if failure.kind is NotReadyKind.EXITED and failure.exit_code and last \
+                and len(last) <= 200:
+            # a bare message and an exit: what sys.exit("...") leaves, from the app or the server
+            causes.append(f"no known cause was recognised; its last words were {last!r}, as "
+                          "when the app stops its own import with sys.exit(...) (a setting "
+                          "missing outside development, say): read the log below")
+        else:
+            causes.append("no known cause was recognised: read the log below")
     return causes
 
 
