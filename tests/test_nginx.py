@@ -519,3 +519,32 @@ def test_a_site_file_that_cannot_front_a_server_fails_its_tests_in_one_line(
     out = result.stdout.str()
     assert f"{pytester.path / 'site.conf'}:1: this server block serves TLS" in out, out
     assert "proxied.py" not in out and "Traceback" not in out, out
+
+
+DEPLOYED_TEST = """
+def test_served(flask_server, flask_http):
+    response = flask_http.get("/")
+    assert response.status_code == 200
+    behind = flask_server.server.endswith("+nginx")
+    assert response.headers.get("Server", "").startswith("nginx/") == behind
+    assert flask_server.url.startswith("https://" if {tls} else "http://")
+"""
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "tls"])
+def test_a_deployment_file_runs_behind_nginx_too(pytester: pytest.Pytester, tls: bool) -> None:
+    """--flask-proxy=nginx puts the file's own command behind nginx (ID+nginx), and over
+    TLS nginx terminates it for the command, which gets no certificate of its own."""
+    shutil_copy(pytester.path)
+    (pytester.path / "Procfile").write_text("web: gunicorn hello:app --bind 0.0.0.0:$PORT\n")
+    pytester.makepyfile(test_inner=DEPLOYED_TEST.format(tls=tls))
+    result = pytester.runpytest_subprocess("--flask-deploy=Procfile", "--flask-proxy=nginx",
+                                           "-v", "-rs", "-p", "no:randomly",
+                                           *(["--flask-tls"] if tls else []))
+    out = result.stdout.str()
+    assert "test_served[procfile:web+nginx] PASSED" in out, out
+    if tls:
+        result.assert_outcomes(passed=1, skipped=1)
+        assert "procfile:web+nginx (--flask-proxy=nginx) serves HTTPS in front of it" in out, out
+    else:
+        result.assert_outcomes(passed=2)

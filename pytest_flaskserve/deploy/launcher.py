@@ -29,7 +29,8 @@ class DeployLauncher(Launcher):
     command: Command
     server: Launcher | None
     default = False
-    #: no ``ID+nginx`` variant: the deployment's own front server is not in the file
+    #: set by :func:`make`: "http" (an ``ID+nginx`` variant: the file's command behind a
+    #: real nginx, which also terminates TLS for it) unless it starts a development server
     proxy_protocol = None
 
     def unavailable(self) -> str | None:
@@ -40,6 +41,12 @@ class DeployLauncher(Launcher):
 
     def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
         return self.server.start_cannot_succeed(log) if self.server is not None else None
+
+    def tls_unsupported(self) -> str | None:
+        return (f"{self.name} runs {self.command.where} as written, and nothing in it gives "
+                "the server the session's certificate"
+                + (f"; {self.name}+nginx (--flask-proxy=nginx) serves HTTPS in front of it"
+                   if self.proxy_protocol else ""))
 
     def refuses_server_args(self) -> str | None:
         return (f"{self.name} runs {self.command.where} as written; put the arguments in "
@@ -136,6 +143,9 @@ def make(command: Command) -> DeployLauncher:
         "exit_codes": dict(server.exit_codes) if server else {},
         "production": server.production if server else False,
         "install_hint": server.install_hint if server else "",
+        # every command serves HTTP on the test's port (a uwsgi socket becomes an
+        # http-socket); behind nginx it is proxy_pass'ed to like any production server
+        "proxy_protocol": "http" if server is None or server.proxy_protocol else None,
     }
     cls = type(f"DeployLauncher[{command.id}]", (DeployLauncher,), attrs)
     launcher = cls()

@@ -182,6 +182,8 @@ class Runtime:
         a ``flask_deploy`` marker runs it on its files' servers alone."""
         ids = deploy.marked(self, node)
         if ids is not None:
+            if self.settings.proxy:
+                ids = selection.with_proxy(ids, self.settings.proxy)
             return ids, set(ids)
         mark = node.get_closest_marker("flask_servers")
         marked = markers.servers_arg(mark.args, mark.kwargs) if mark is not None else None

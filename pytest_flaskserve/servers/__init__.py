@@ -103,6 +103,12 @@ def add(launcher: Launcher) -> None:
         raise UsageError(f"two servers are called {launcher.name!r}: {existing.description} "
                          f"and {launcher.description}; run one deployment file of each kind")
     _REGISTRY[launcher.name] = launcher
+    if launcher.proxy_protocol is not None and launcher.behind is None:
+        from pytest_flaskserve.servers.proxied import PROXIES, variant
+
+        for proxy in PROXIES:
+            proxied = variant(launcher, proxy)
+            _REGISTRY[proxied.name] = proxied
 
 
 def get(name: str) -> Launcher:

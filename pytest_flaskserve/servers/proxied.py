@@ -65,6 +65,16 @@ class Proxied(Launcher):
     def load_failure(self, log: str) -> str | None:
         return self.upstream.load_failure(log)
 
+    def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
+        return self.upstream.start_cannot_succeed(log)
+
+    def own_app(self) -> ResolvedApp | None:
+        """A deployment file's command serves its own app behind nginx too."""
+        return self.upstream.own_app()
+
+    def refuses_server_args(self) -> str | None:
+        return self.upstream.refuses_server_args()
+
 
 def variant(upstream: Launcher, proxy: str = "nginx") -> Launcher:
     """The ``NAME+proxy`` launcher for ``upstream``."""
