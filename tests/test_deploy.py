@@ -14,9 +14,13 @@ from conftest import EXAMPLES, owned_processes
 from pytest_flaskserve import deploy
 from pytest_flaskserve.errors import UsageError
 from pytest_flaskserve.servers import LaunchRequest, ServerOptions
+from pytest_flaskserve.servers.gunicorn import no_control_socket
 
 DEPLOY_EXAMPLE = EXAMPLES / "deploy"
 PORT = 41234
+#: what the plugin adds to a Gunicorn command where Gunicorn has a control socket
+NO_CTL = no_control_socket()
+CTL = "".join(f" {flag}" for flag in NO_CTL)
 
 
 def planned(tmp_path: Path, name: str, text: str, **files: str) -> list[tuple[str, list[str], dict[str, str], tuple[str, ...]]]:
@@ -35,15 +39,16 @@ def planned(tmp_path: Path, name: str, text: str, **files: str) -> list[tuple[st
 
 @pytest.mark.parametrize(("line", "run"), [
     ("gunicorn wsgi:app --bind 0.0.0.0:$PORT --workers 3 --preload",
-     "exec gunicorn wsgi:app --bind 127.0.0.1:41234 --workers 3 --preload"),
+     "exec gunicorn wsgi:app --bind 127.0.0.1:41234 --workers 3 --preload" + CTL),
     ("gunicorn -b 0.0.0.0:8000 -b [::]:8000 -k gthread wsgi:app",
-     "exec gunicorn --bind 127.0.0.1:41234  -k gthread wsgi:app"),
-    ("gunicorn --bind=:$PORT wsgi:app", "exec gunicorn --bind 127.0.0.1:41234 wsgi:app"),
-    ("gunicorn wsgi:app", "exec gunicorn wsgi:app --bind 127.0.0.1:41234"),
+     "exec gunicorn --bind 127.0.0.1:41234  -k gthread wsgi:app" + CTL),
+    ("gunicorn --bind=:$PORT wsgi:app", "exec gunicorn --bind 127.0.0.1:41234 wsgi:app" + CTL),
+    ("gunicorn wsgi:app", "exec gunicorn wsgi:app --bind 127.0.0.1:41234" + CTL),
     ("cd src && WEB_CONCURRENCY=2 gunicorn 'wsgi:app' --timeout \"30\"",
-     "cd src && WEB_CONCURRENCY=2 exec gunicorn 'wsgi:app' --timeout \"30\" --bind 127.0.0.1:41234"),
+     "cd src && WEB_CONCURRENCY=2 exec gunicorn 'wsgi:app' --timeout \"30\" --bind 127.0.0.1:41234"
+     + CTL),
     ("python -m gunicorn -b 0.0.0.0:$PORT wsgi:app",
-     "exec python -m gunicorn --bind 127.0.0.1:41234 wsgi:app"),
+     "exec python -m gunicorn --bind 127.0.0.1:41234 wsgi:app" + CTL),
     ("waitress-serve --host=0.0.0.0 --port=$PORT wsgi:app",
      "exec waitress-serve --listen=127.0.0.1:41234  wsgi:app"),
     ("waitress-serve --threads 8 wsgi:app",
@@ -57,7 +62,7 @@ def planned(tmp_path: Path, name: str, text: str, **files: str) -> list[tuple[st
      "exec uwsgi --http-socket 127.0.0.1:41234 --module wsgi:app"),
     ("granian --interface wsgi --host 0.0.0.0 --port $PORT wsgi:app",
      "exec granian --interface wsgi --host 127.0.0.1 --port 41234 wsgi:app"),
-    ("exec gunicorn wsgi:app", "exec gunicorn wsgi:app --bind 127.0.0.1:41234"),
+    ("exec gunicorn wsgi:app", "exec gunicorn wsgi:app --bind 127.0.0.1:41234" + CTL),
     ("hypercorn -b 0.0.0.0:$PORT -w 2 asgi:app", "exec hypercorn --bind 127.0.0.1:41234 -w 2 asgi:app"),
     ("uvicorn asgi:app --host 0.0.0.0 --port $PORT",
      "exec uvicorn asgi:app --host 127.0.0.1 --port 41234"),
@@ -102,11 +107,11 @@ def test_a_python_script_that_reads_port_runs_as_written(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("text", "argv", "cwd_sub"), [
     ('FROM python:3.12\nWORKDIR /app\nCOPY . .\nCMD ["gunicorn", "-b", "0.0.0.0:8000", "w:app"]\n',
-     ["gunicorn", "--bind", "127.0.0.1:41234", "w:app"], ""),
+     ["gunicorn", "--bind", "127.0.0.1:41234", "w:app", *NO_CTL], ""),
     ('FROM python:3.12\nCOPY src/ /srv/\nWORKDIR /srv\nCMD gunicorn -b 0.0.0.0:$PORT w:app\n',
-     ["/bin/sh", "-c", "exec gunicorn --bind 127.0.0.1:41234 w:app"], "src"),
+     ["/bin/sh", "-c", "exec gunicorn --bind 127.0.0.1:41234 w:app" + CTL], "src"),
     ('FROM python:3.12\nENTRYPOINT ["gunicorn"]\nCMD ["--workers", "3", "w:app"]\n',
-     ["gunicorn", "--workers", "3", "w:app", "--bind", "127.0.0.1:41234"], ""),
+     ["gunicorn", "--workers", "3", "w:app", "--bind", "127.0.0.1:41234", *NO_CTL], ""),
     ('FROM python:3.12\nENTRYPOINT waitress-serve --port=8080 w:app\nCMD ["ignored"]\n',
      ["/bin/sh", "-c", "exec waitress-serve --listen=127.0.0.1:41234 w:app"], ""),
     ('FROM python:3.12 AS build\nCMD ["nothing"]\nFROM python:3.12\n'
@@ -127,7 +132,7 @@ def test_dockerfile_command_forms(tmp_path: Path, text: str, argv: list[str], cw
                                   "python3.11.dockerfile"])
 def test_a_dockerfile_by_any_of_its_usual_names_is_read(tmp_path: Path, name: str) -> None:
     [(_, argv, _, _)] = planned(tmp_path, name, "FROM python:slim\nCMD gunicorn -b :5000 w:app\n")
-    assert argv == ["/bin/sh", "-c", "exec gunicorn --bind 127.0.0.1:41234 w:app"]
+    assert argv == ["/bin/sh", "-c", "exec gunicorn --bind 127.0.0.1:41234 w:app" + CTL]
 
 
 def test_dockerfile_env_is_applied_except_path(tmp_path: Path) -> None:
@@ -309,7 +314,8 @@ def test_example_project_runs_on_its_procfile(pytester: pytest.Pytester, shop: P
     # -v: the command as written beside the one run, and the move to loopback
     result.stdout.fnmatch_lines([
         "procfile:web *ready * ms, stop * ms, exit 0; cold start*",
-        "    /bin/sh -c 'exec gunicorn wsgi:app --bind 127.0.0.1:* --workers 2 --access-logfile -'",
+        "    /bin/sh -c 'exec gunicorn wsgi:app --bind 127.0.0.1:* --workers 2 --access-logfile -"
+        + CTL + "'",
         "    (*Procfile:2 as written: gunicorn wsgi:app --bind 0.0.0.0:$PORT --workers 2 --access-logfile -)",
         "    (listen address 0.0.0.0:$PORT -> 127.0.0.1:*)",
     ])
@@ -346,7 +352,7 @@ def test_factory_command_moves_a_known_servers_address(flask_server_factory) -> 
 
     handle = flask_server_factory.command("gunicorn --workers 2 hello:app", cwd=EXAMPLES)
     assert requests.get(handle.url + "/ping", timeout=5).json() == {"pong": "ok"}
-    assert handle.argv[-1].endswith(f"--bind 127.0.0.1:{handle.port}")
+    assert handle.argv[-1].endswith(f"--bind 127.0.0.1:{handle.port}{CTL}")
     assert handle.stop() == 0
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -225,18 +227,17 @@ def test_gunicorn_given_a_certificate_by_its_config_says_so_at_once(
         pytester: pytest.Pytester, examples: Path) -> None:
     """./gunicorn.conf.py sets certfile: Gunicorn serves TLS where the plain run asked for
     HTTP, and the start fails with that cause, not at the end of the timeout."""
-    pytest.importorskip("trustme")
-    from pytest_flaskserve.tls import make_tls_files
-
-    files = make_tls_files(pytester.path / "tls")
+    # made in a child: pytester drops the modules a test imports, and cryptography's
+    # compiled core cannot be imported twice in one process (later tests would fail)
+    tls_dir = pytester.path / "tls"
+    subprocess.run([sys.executable, "-c", "import pathlib, sys; from pytest_flaskserve.tls "
+                    "import make_tls_files; make_tls_files(pathlib.Path(sys.argv[1]))",
+                    str(tls_dir)], check=True, timeout=60)
     pytester.path.joinpath("gunicorn.conf.py").write_text(
-        f"certfile = {str(files.cert_path)!r}\nkeyfile = {str(files.key_path)!r}\n")
+        f"certfile = {str(tls_dir / 'server.pem')!r}\nkeyfile = {str(tls_dir / 'server.key')!r}\n")
     pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
-    try:
-        result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn",
-                                               "--flask-startup-timeout=60")
-    finally:
-        files.remove()
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn",
+                                           "--flask-startup-timeout=60")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([
         "*gunicorn failed to start*it serves TLS on its port, where plain HTTP was asked for*",

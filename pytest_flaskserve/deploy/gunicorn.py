@@ -17,6 +17,7 @@ from pathlib import Path
 from pytest_flaskserve.deploy.listen import (
     Context,
     Rewrite,
+    Splice,
     find_flags,
     loopback_note,
     positional_app,
@@ -128,5 +129,17 @@ def rewrite(args: Sequence[str], context: Context) -> Rewrite:
         notes.append(f"Gunicorn reads {facts.path} as written (workers, worker class, "
                      "timeouts, preload and hooks are the file's)")
     app = positional_app(args) or (facts.wsgi_app if facts is not None else None)
-    return Rewrite(replace_all(binds, ("--bind", context.address), len(args)),
-                   original, tuple(notes), app=app)
+    extra: tuple[str, ...] = ()
+    if not find_flags(args, ("--control-socket",)) and \
+            not find_flags(args, ("--no-control-socket",), takes_value=False):
+        from pytest_flaskserve.servers.gunicorn import no_control_socket
+
+        # its default, ~/.gunicorn/gunicorn.ctl, is one file for every run on the machine
+        extra = no_control_socket()
+    end = len(args)
+    if binds:
+        splices = (*replace_all(binds, ("--bind", context.address), end),
+                   *((Splice(end, end, extra),) if extra else ()))
+    else:
+        splices = (Splice(end, end, ("--bind", context.address, *extra)),)
+    return Rewrite(splices, original, tuple(notes), app=app)

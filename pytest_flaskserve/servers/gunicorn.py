@@ -19,6 +19,7 @@ server being stopped has none worth waiting for.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import TYPE_CHECKING, ClassVar
@@ -29,6 +30,21 @@ from pytest_flaskserve.servers.reloading import ReloadProfile
 
 if TYPE_CHECKING:
     from pytest_flaskserve.deploy.listen import Rewriter
+
+@functools.cache
+def no_control_socket() -> tuple[str, ...]:
+    """``--no-control-socket`` where the installed Gunicorn has a control socket (25.1 and
+    later, on by default): every instance would claim the same ``~/.gunicorn/gunicorn.ctl``,
+    a file outside the test's directories that parallel runs take from each other.
+    Earlier versions have no such socket and refuse the flag."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major, minor = (int(part) for part in version("gunicorn").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return ()
+    return ("--no-control-socket",) if (major, minor) >= (25, 1) else ()
+
 
 #: the arbiter's words for a worker that ended, and how many before ready mean a loop
 _WORKER_EXITED = re.compile(r"Worker \(pid:\d+\) exited with code (\d+)")
@@ -132,8 +148,7 @@ class Gunicorn(Launcher):
             request.python, "-m", "gunicorn",
             "--bind", request.address,
             "--workers", str(opts.workers or 1),
-            # parallel instances would overwrite each other's ~/.gunicorn/gunicorn.ctl
-            "--no-control-socket",
+            *no_control_socket(),
             # the workers have already exited when the arbiter stops (see the docstring);
             # with any other value it sleeps 100-200 ms before it notices
             "--graceful-timeout", "0",
