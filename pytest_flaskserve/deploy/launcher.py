@@ -39,8 +39,8 @@ class DeployLauncher(Launcher):
     def load_failure(self, log: str) -> str | None:
         return self.server.load_failure(log) if self.server is not None else None
 
-    def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
-        return self.server.start_cannot_succeed(log) if self.server is not None else None
+    def start_cannot_succeed(self, log: str, *, tls: bool) -> tuple[str, str] | None:
+        return self.server.start_cannot_succeed(log, tls=tls) if self.server is not None else None
 
     def tls_unsupported(self) -> str | None:
         return (f"{self.name} runs {self.command.where} as written, and nothing in it gives "

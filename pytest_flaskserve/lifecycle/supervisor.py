@@ -114,7 +114,7 @@ def start_server(
                 server=launcher.name, command=shlex.join(plan.argv), exit_code=None,
                 log_tail="", diagnosis=[str(exc)],
             ) from None
-        fail_fast = _log_watch(proc, launcher, port)
+        fail_fast = _log_watch(proc, launcher, port, tls=tls is not None)
         try:
             ready = wait_until_serving(
                 client, port, config.ready_path,
@@ -137,7 +137,8 @@ def start_server(
             log = logs.read_bounded(log_path)
             code = nr.exit_code if nr.exited else None
             last_error = _startup_error(launcher, app, plan.argv, log_path, log, nr, code,
-                                        config, time.monotonic() - t0, stop)
+                                        config, time.monotonic() - t0, stop,
+                                        tls=tls is not None)
             if retry_on_new_port(nr, log, port, runs_at_import=app.runs_at_import) \
                     and attempt < config.port_retries:
                 continue
@@ -203,8 +204,8 @@ def retry_on_new_port(nr: NotReady, log: str, port: int, *, runs_at_import: bool
             and diagnose.other_port(log, port) is None)
 
 
-def _log_watch(proc: ManagedProcess, launcher: Launcher,
-               port: int) -> Callable[[], tuple[NotReadyKind, str] | None]:
+def _log_watch(proc: ManagedProcess, launcher: Launcher, port: int, *,
+               tls: bool) -> Callable[[], tuple[NotReadyKind, str] | None]:
     """Fail-fast checks on the log while waiting: evidence that waiting cannot succeed.
 
     A production server whose log shows the development server's banner runs
@@ -224,7 +225,7 @@ def _log_watch(proc: ManagedProcess, launcher: Launcher,
         if launcher.production and diagnose.DEV_SERVER_BANNER.search(log):
             return (NotReadyKind.DEV_SERVER_INSIDE,
                     f"the development server started inside {launcher.name} (app.run() at import)")
-        hopeless = launcher.start_cannot_succeed(log)
+        hopeless = launcher.start_cannot_succeed(log, tls=tls)
         if hopeless is not None:
             return NotReadyKind.CANNOT_SUCCEED, hopeless[0]
         other = diagnose.other_port(log, port)
@@ -252,6 +253,7 @@ def _log_watch(proc: ManagedProcess, launcher: Launcher,
 def _startup_error(
     launcher: Launcher, app: ResolvedApp, argv: list[str], log_path: Path, log: str,
     nr: NotReady, code: int | None, config: StartConfig, seconds: float, stop: StopResult,
+    *, tls: bool,
 ) -> ServerStartupError:
     failure = diagnose.Failure(
         server=launcher.name, production=launcher.production, exit_code=code, kind=nr.kind,
@@ -260,7 +262,7 @@ def _startup_error(
         script_entry=launcher.runs_script, wrong_port_hint=launcher.wrong_port_hint,
         runs_at_import=app.runs_at_import,
         detached=len(stop.detached),
-        launcher_cause=(launcher.start_cannot_succeed(log) or ("", ""))[1] or None
+        launcher_cause=(launcher.start_cannot_succeed(log, tls=tls) or ("", ""))[1] or None
         if nr.kind is NotReadyKind.CANNOT_SUCCEED else None,
     )
     causes = diagnose.diagnose(failure)

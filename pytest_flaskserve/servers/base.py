@@ -264,10 +264,11 @@ class Launcher(ABC):
         causes, instead of handing out a server that can only fail."""
         return None
 
-    def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
+    def start_cannot_succeed(self, log: str, *, tls: bool) -> tuple[str, str] | None:
         """Read while waiting for the first answer: ``(what happened, cause)`` when the
         log already shows the start cannot succeed though the process is still up (a
-        master that boots worker after worker, each exiting), else None."""
+        master that boots worker after worker, each exiting), else None. ``tls``: the
+        start was asked to serve HTTPS."""
         return None
 
     def deploy_rewriter(self) -> Rewriter | None:

@@ -102,8 +102,8 @@ class Gunicorn(Launcher):
     terminates_tls = True
     commands = ("gunicorn",)
 
-    def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
-        if _PLAIN_REQUEST_ON_TLS in log:  # our plain-HTTP probe reached a TLS socket
+    def start_cannot_succeed(self, log: str, *, tls: bool) -> tuple[str, str] | None:
+        if not tls and _PLAIN_REQUEST_ON_TLS in log:  # our plain probe reached TLS
             return ("it serves TLS on its port, where plain HTTP was asked for",
                     "Gunicorn was given a certificate by its config (certfile/keyfile in a "
                     "gunicorn.conf.py it reads from the working directory, or in extra "

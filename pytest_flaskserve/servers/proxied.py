@@ -65,8 +65,8 @@ class Proxied(Launcher):
     def load_failure(self, log: str) -> str | None:
         return self.upstream.load_failure(log)
 
-    def start_cannot_succeed(self, log: str) -> tuple[str, str] | None:
-        return self.upstream.start_cannot_succeed(log)
+    def start_cannot_succeed(self, log: str, *, tls: bool) -> tuple[str, str] | None:
+        return self.upstream.start_cannot_succeed(log, tls=tls)
 
     def own_app(self) -> ResolvedApp | None:
         """A deployment file's command serves its own app behind nginx too."""
