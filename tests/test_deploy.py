@@ -135,6 +135,18 @@ def test_a_dockerfile_by_any_of_its_usual_names_is_read(tmp_path: Path, name: st
     assert argv == ["/bin/sh", "-c", "exec gunicorn --bind 127.0.0.1:41234 w:app" + CTL]
 
 
+def test_a_dockerfile_s_image_paths_are_the_build_context_s_files(tmp_path: Path) -> None:
+    """COPY ./app /app, then CMD names /app/uwsgi.ini: the tests run the file it copied."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "uwsgi.ini").write_text("[uwsgi]\nmodule = w:app\nhttp-socket = :80\n")
+    [(_, argv, _, notes)] = planned(
+        tmp_path, "Dockerfile", 'FROM python:3.12\nCOPY ./app /app\nWORKDIR /app\n'
+        'CMD ["uwsgi", "--ini", "/app/uwsgi.ini", "--die-on-term"]\n')
+    assert argv[:2] == ["uwsgi", "--ini"] and "/app/uwsgi.ini" not in argv
+    assert any(f"image's copy of {(tmp_path / 'app' / 'uwsgi.ini').resolve()}" in n
+               for n in notes), notes
+
+
 def test_dockerfile_env_is_applied_except_path(tmp_path: Path) -> None:
     [(_, _, env, notes)] = planned(
         tmp_path, "Dockerfile",

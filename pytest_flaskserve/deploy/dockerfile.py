@@ -105,6 +105,13 @@ def load(path: Path) -> list[DeployLauncher]:
             and argv[1] == "-c":
         shell, argv = argv[2], None  # ["sh", "-c", "..."]: the shell command is the command
     cwd, notes = _host_dir(context_dir, workdir, copies)
+    if argv is not None:
+        argv = [_on_this_machine(word, context_dir, copies, notes) for word in argv]
+    elif shell is not None:
+        for word in dict.fromkeys(shlex.split(shell, posix=True) if _splits(shell) else []):
+            mapped = _on_this_machine(word, context_dir, copies, notes)
+            if mapped != word:
+                shell = shell.replace(word, shlex.quote(mapped))
     env = dict(parser.envs)
     if "PATH" in env:
         notes.append(f"ENV PATH={env.pop('PATH')} names the image's directories; the tests "
@@ -116,6 +123,32 @@ def load(path: Path) -> list[DeployLauncher]:
     launcher = make(command)
     launcher.check()
     return [launcher]
+
+
+def _splits(shell: str) -> bool:
+    try:
+        shlex.split(shell)
+    except ValueError:
+        return False
+    return True
+
+
+def _on_this_machine(word: str, context: Path, copies: list[tuple[str, str]],
+                     notes: list[str]) -> str:
+    """``word`` with an image path that a COPY filled from the build context (``--ini
+    /app/uwsgi.ini`` after ``COPY ./app /app``) made the path of that file here, when it
+    exists; any other word as it is."""
+    prefix, eq, value = word.partition("=") if word.startswith("-") else ("", "", word)
+    if not value.startswith("/"):
+        return word
+    for dest, src in sorted(copies, key=lambda c: -len(c[0])):
+        if value == dest or value.startswith(dest.rstrip("/") + "/"):
+            local = (context / src / posixpath.relpath(value, dest)).resolve()
+            if local.exists():
+                notes.append(f"{value} is the image's copy of {local}: the tests use that")
+                return f"{prefix}{eq}{local}"
+            return word
+    return word
 
 
 def _host_dir(context: Path, workdir: str, copies: list[tuple[str, str]]) -> tuple[Path, list[str]]:
