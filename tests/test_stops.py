@@ -332,3 +332,42 @@ def test_the_rest_of_the_tree_may_finish_exiting_after_its_leader(
     assert not result.forced
     assert mark.exists() and mark.read_text() == "done", "the child was cut short"
     assert _gone([child]) == []
+
+
+IGNORES_THE_STOP = """
+import os, signal, time
+from flask import Flask
+
+app = Flask(__name__)
+app.get("/")(lambda: "hi")
+if os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn") and os.fork() == 0:
+    os.setsid()  # out of the server's process group, and deaf to SIGTERM
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(300)
+    os._exit(0)
+"""
+
+
+def test_a_descendant_that_ignores_the_stop_is_killed_within_one_stop_timeout(
+        tmp_path: Path) -> None:
+    """The worker's child left the group and ignores SIGTERM: it costs one stop timeout,
+    not two (the children's wait, then the master's), and the stop says it had to kill."""
+    (tmp_path / "deaf.py").write_text(IGNORES_THE_STOP)
+    app = resolve_app(parse_spec("deaf:app", str(tmp_path)), timeout=30)
+    grace = 3.0
+    handle = start_server(servers.get("gunicorn"), app, ServerOptions(),
+                          StartConfig(log_dir=tmp_path, stop_timeout=grace))
+    try:
+        deadline = time.monotonic() + 10
+        tree: list[psutil.Process] = []
+        while len(tree) < 2 and time.monotonic() < deadline:  # the worker and its child
+            tree = psutil.Process(handle.pid).children(recursive=True)
+            time.sleep(0.05)
+        assert len(tree) >= 2, tree
+    finally:
+        handle.stop()
+    result = handle.stop_result
+    assert result is not None and result.forced, result
+    assert result.seconds < grace * 1.6, result  # was two stop timeouts
+    _, left = psutil.wait_procs(tree, timeout=5)  # a killed one may still be on its way out
+    assert not [p for p in left if p.status() != psutil.STATUS_ZOMBIE], left

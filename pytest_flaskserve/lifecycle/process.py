@@ -185,7 +185,9 @@ class ManagedProcess:
             detached = sweep_owned(owner=self.owner, settle=_DAEMON_SETTLE) if already else []
             # Whatever stayed in the group (workers, the reloader child) goes now.
             kill_reaped_group(pid, signal.SIGKILL)
-            _kill_survivors(snapshot)
+            # one that left the group (setsid) and outlived the grace ignored the stop, or
+            # never heard it: killed, and the stop says it had to
+            forced = kill_survivors(snapshot) > 0 or forced
             self.stop_result = StopResult(
                 returncode=code,
                 forced=forced,
@@ -262,16 +264,19 @@ def _wait_gone(procs: Sequence[psutil.Process], timeout: float) -> None:
         time.sleep(0.01)
 
 
-def _kill_survivors(procs: Sequence[psutil.Process]) -> None:
-    """SIGKILL descendants that left the process group (setsid) and still run."""
+def kill_survivors(procs: Sequence[psutil.Process]) -> int:
+    """SIGKILL descendants that left the process group (setsid) and still run; how many."""
     import psutil
 
+    killed = 0
     for p in procs:
         try:
             if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
                 p.kill()
+                killed += 1
         except psutil.Error:
             pass
+    return killed
 
 
 @dataclass(frozen=True)

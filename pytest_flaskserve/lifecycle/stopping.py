@@ -15,7 +15,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult
+from pytest_flaskserve.lifecycle.process import ManagedProcess, StopResult, kill_survivors
 from pytest_flaskserve.servers.base import StopStrategy
 
 if TYPE_CHECKING:
@@ -30,10 +30,19 @@ def stop(proc: ManagedProcess, strategy: StopStrategy, sig: int, grace: float) -
         # Once the leader has been told, a second signal must not follow: Python
         # restores default handlers while it finalizes, so a repeated SIGTERM would
         # kill the exiting master (-15) instead of letting it exit 0.
-        told = stop_children_first(proc, sig, grace)
-        result = proc.stop(0 if told else sig, grace, signalled=told)
+        signalled = stop_children_first(proc, sig, grace)
+        told = signalled is not None
+        # one stop timeout in all: a descendant that ignores the signal has used the
+        # grace already, and the leader (its workers gone) needs only a moment to exit
+        left = max(grace - (time.perf_counter() - t0), min(grace, _LEADER_EXIT))
+        result = proc.stop(0 if told else sig, left if told else grace, signalled=told)
+        # one of them that left the group and ignored the signal is no longer below the
+        # leader once its parent exited: killed here, and the stop says it had to
+        if kill_survivors(signalled or []) and not result.forced:
+            result = proc.stop_result = dataclasses.replace(result, forced=True)
         if first and not result.already_exited:
-            result = dataclasses.replace(result, seconds=time.perf_counter() - t0)
+            result = proc.stop_result = dataclasses.replace(
+                result, seconds=time.perf_counter() - t0)
         return result
     if strategy is StopStrategy.LEADER_FIRST and proc.poll() is None:
         # not reaped yet, so the pid is still our leader's
@@ -45,6 +54,9 @@ def stop(proc: ManagedProcess, strategy: StopStrategy, sig: int, grace: float) -
     return proc.stop(sig, grace)
 
 
+#: the least time a told leader gets to exit after its children's stop used the grace
+_LEADER_EXIT = 0.5
+
 _draining: set[int] = set()
 #: a worker exits ~35 ms after its signal; one still running this much later lost it
 _RESEND_AFTER = 0.3
@@ -52,7 +64,8 @@ _RESEND_AFTER = 0.3
 _draining_lock = threading.RLock()
 
 
-def stop_children_first(proc: ManagedProcess, sig: int, grace: float) -> bool:
+def stop_children_first(proc: ManagedProcess, sig: int,
+                        grace: float) -> list[psutil.Process] | None:
     """Let the leader's children exit on ``sig`` before the leader hears of the stop.
 
     For a pre-fork master that, once told to stop, kills whatever workers it still
@@ -66,13 +79,14 @@ def stop_children_first(proc: ManagedProcess, sig: int, grace: float) -> bool:
 
     Bounded by ``grace``: workers still running then are left to the master's own
     timeout and to ``ManagedProcess.stop`` as before. The master is always resumed.
-    Returns whether the leader was sent ``sig`` (False: nothing done, stop it as usual).
+    Returns the children signalled, once the leader was sent ``sig`` too (None: nothing
+    done, stop it as usual).
     """
     if proc.poll() is not None:
-        return False
+        return None
     with _draining_lock:
         if proc.pid in _draining or proc.stop_result is not None:
-            return False
+            return None
         _draining.add(proc.pid)
     try:
         # Paused before listing, so no worker is forked between the list and the signal.
@@ -80,7 +94,7 @@ def stop_children_first(proc: ManagedProcess, sig: int, grace: float) -> bool:
         children = proc.descendants()
         if not children:
             _signal(proc.pid, signal.SIGCONT)
-            return False
+            return None
         try:
             for child in children:
                 _signal(child.pid, sig)
@@ -103,7 +117,7 @@ def stop_children_first(proc: ManagedProcess, sig: int, grace: float) -> bool:
             # Both pending when it resumes: the stop and the SIGCHLD of its exited workers.
             _signal(proc.pid, sig)
             _signal(proc.pid, signal.SIGCONT)
-        return True
+        return children
     finally:
         with _draining_lock:
             _draining.discard(proc.pid)
