@@ -303,6 +303,34 @@ def test_a_uwsgi_ini_that_loads_no_app_fails_its_start(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["*uWSGI loaded no app*check module=*"])
 
 
+def test_a_start_script_that_uses_port_is_run_as_written(pytester: pytest.Pytester) -> None:
+    """ENTRYPOINT ["./boot.sh"] / web: ./boot.sh: a script that listens on $PORT is
+    trusted like a Python script that reads PORT; one that does not, or a path that is not
+    there, is a usage error naming it."""
+    boot = pytester.path / "boot.sh"
+    boot.write_text("#!/bin/sh\nexec gunicorn -b 127.0.0.1:${PORT:-5000} hello:app\n")
+    boot.chmod(0o755)
+    pytester.path.joinpath("hello.py").write_text(
+        "from flask import Flask\napp = Flask(__name__)\napp.get('/')(lambda: 'booted')\n")
+    pytester.path.joinpath("Procfile").write_text("web: ./boot.sh\n")
+    pytester.makepyfile(test_inner="""
+        import requests
+
+        def test_x(flask_url):
+            assert requests.get(flask_url, timeout=10).text == "booted"
+    """)
+    result = pytester.runpytest_subprocess("--flask-deploy=Procfile", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    boot.write_text("#!/bin/sh\nexec gunicorn -b 127.0.0.1:5000 hello:app\n")
+    result = pytester.runpytest_subprocess("--flask-deploy=Procfile", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "boot.sh (the script the command runs) does not use $PORT" in result.stderr.str()
+    pytester.path.joinpath("Procfile").write_text("web: bin/start-web\n")
+    result = pytester.runpytest_subprocess("--flask-deploy=Procfile", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"bin/start-web does not exist in {pytester.path}" in result.stderr.str()
+
+
 @pytest.fixture
 def shop(pytester: pytest.Pytester) -> Path:
     """A copy of example_apps/deploy as the pytester project (its own pytest.ini)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,12 @@ def unknown_problem(command: Command, analysis: Analysis) -> str | None:
     program = os.path.basename(analysis.args[0])
     if script is not None:
         return _script_problem(script, command.where)
+    local = _local_program(analysis.args[0], command.cwd)
+    if local is not None:
+        return _shell_script_problem(local, command.where)
+    if "/" in analysis.args[0]:
+        return (f"{command.where}: {analysis.args[0]} does not exist in {command.cwd}; check "
+                "the command's path")
     return (f"{command.where}: {program!r} is not a server the plugin knows and the command "
             "does not use $PORT, so the tests cannot move it to their port; listen on $PORT "
             f"(e.g. '{program} ... --port $PORT') or start a server the plugin knows "
@@ -146,6 +153,30 @@ def _python_script(args: Sequence[str], cwd: Path) -> Path | None:
         if not arg.startswith("-"):
             return None
     return None
+
+
+def _local_program(program: str, cwd: Path) -> Path | None:
+    """The project's own executable the command runs (``./boot.sh``, ``bin/start-web``,
+    an ENTRYPOINT script next to the Dockerfile), or None for a program on PATH."""
+    if "/" not in program and shutil.which(program) is not None:
+        return None
+    candidate = cwd / program
+    return candidate if candidate.is_file() else None
+
+
+def _shell_script_problem(script: Path, where: str) -> str | None:
+    """A start script that uses $PORT is trusted to listen there, like a Python script
+    that reads PORT; one that does not is refused, naming the file."""
+    try:
+        text = script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""  # a binary: nothing to read, nothing to trust
+    if _USES_PORT.search(text):
+        return None
+    return (f"{where}: {script.name} (the script the command runs) does not use $PORT, so "
+            "the tests cannot move the server it starts to their port; listen on $PORT in "
+            f"it (e.g. 'gunicorn -b :${{PORT:-5000}} ...'), or put the server's command in "
+            f"{where.rsplit(':', 1)[0]} itself")
 
 
 def _script_problem(script: Path, where: str) -> str | None:
