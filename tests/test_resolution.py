@@ -73,6 +73,10 @@ BROKEN = {
                     "two_apps", "several Flask apps (first, second)"),
     "no_app.py": ("x = 1\n", "no_app", "no Flask app named 'app'"),
     "exits.py": ("import sys\nsys.exit(3)\n", "exits", "SystemExit: 3"),
+    "plain_wsgi.py": ("def app(environ, start_response):\n    start_response('200 OK', [])\n"
+                      "    return [b'hi']\n", "plain_wsgi:app", "is a plain WSGI callable"),
+    "two_settings.py": ("def create_app(config, env):\n    pass\n", "two_settings:create_app",
+                        "cannot be called with these arguments"),
 }
 
 

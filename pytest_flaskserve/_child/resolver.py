@@ -23,6 +23,19 @@ def _short_traceback(exc: BaseException) -> str:
     return "".join(lines[-6:]).rstrip()
 
 
+def _is_wsgi_callable(func: Any) -> bool:
+    """Two required positional parameters named as PEP 3333's examples name them (a factory
+    taking two settings is not one)."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in params if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(required) == 2 and len(params) == 2 and (
+        params[0].name in ("environ", "env", "environment") or "start_response" in params[1].name)
+
+
 def _wrong_args(func: Any, exc: BaseException) -> bool:
     """True when the TypeError came from calling ``func`` itself (Flask's rule)."""
     tb = exc.__traceback__
@@ -102,6 +115,14 @@ def resolve(request: dict[str, Any]) -> dict[str, Any]:
         try:
             app = obj(*args, **kwargs)
         except TypeError as exc:
+            if not args and not kwargs and _is_wsgi_callable(obj):
+                return _fail(
+                    "not_flask",
+                    f"{module_name}:{attr} is a plain WSGI callable (environ, start_response), "
+                    "not a Flask application or factory: the plugin serves Flask apps; point "
+                    "--flask-app at the Flask app (or run this one with "
+                    "flask_server_factory.command)",
+                )
             if _wrong_args(obj, exc):
                 return _fail(
                     "factory_arguments",
