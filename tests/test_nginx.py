@@ -242,6 +242,8 @@ def test_a_block_without_listen_gets_the_test_port(tmp_path: Path) -> None:
     ("http {\n  server { listen 80; }\n}\n", 1, "whole nginx.conf"),
     ("server {\n  listen 80;\n}\n", 1, "no proxy_pass"),
     ("server {\n  listen;\n  location / { proxy_pass http://a:1; }\n}\n", 2, "without an address"),
+    ("server {\n  listen 80;\n  location / {\n    proxy_pass http://a:1\n    proxy_set_header "
+     "Host $host;\n  }\n}\n", 4, "is the ';' after http://a:1 missing?"),
 ])
 def test_site_file_that_cannot_be_rewritten_is_a_usage_error(tmp_path: Path, text: str,
                                                               line: int, words: str) -> None:

@@ -194,8 +194,10 @@ class SiteFile:
                 continue  # written above
             elif name in PASSES:
                 if len(words) != 2:
+                    missing = (f" (is the ';' after {words[1]} missing?)"
+                               if len(words) > 2 else "")
                     raise _fail(self.path, number, f"{name} takes one address, e.g. "
-                                f"'{name} 127.0.0.1:8000;'")
+                                f"'{name} 127.0.0.1:8000;'{missing}")
                 out.append(f"{indent}{name} "
                            f"{_retarget(self.path, number, name, words[1], upstream, upstreams)};")
             else:
