@@ -216,8 +216,10 @@ def check_debug_off(state: SmokeState, used: Used, server: str) -> list[str]:
     problems = []
     if facts.debug:
         problems.append(
-            f"  app.debug is True in the environment {server} runs with (FLASK_DEBUG=1, "
-            "--flask-debug, or DEBUG set by the app's own config): turn debug off for "
+            f"  app.debug is True in the environment {server} runs with (FLASK_DEBUG=1 in "
+            "the environment, or in .flaskenv/.env given to every server by "
+            "--flask-load-dotenv although a production server never reads those files; "
+            "--flask-debug; or DEBUG set by the app's own config): turn debug off for "
             "production")
     if facts.debugger_wrapped:
         problems.append("  app.wsgi_app is wrapped in Werkzeug's DebuggedApplication "
