@@ -61,6 +61,9 @@ class StopResult:
     detached: tuple[int, ...] = ()
 
 
+#: how often a stop that waits for the leader lists its tree again
+_WATCH_SLICE = 0.02
+
 #: how long the sweep after a leader's own exit looks for a daemon it may have forked
 _DAEMON_SETTLE = 0.15
 
@@ -165,7 +168,7 @@ class ManagedProcess:
             if not exited:
                 if sig:
                     signal_group(pid, sig)
-                code = self._wait(grace)
+                code = self._wait_watching(grace, snapshot)
                 if code is None:
                     forced = True
                     signal_group(pid, signal.SIGKILL)
@@ -198,6 +201,22 @@ class ManagedProcess:
             registry.discard(self)
             self._forget()
             return self.stop_result
+
+    def _wait_watching(self, grace: float, snapshot: list[psutil.Process]) -> int | None:
+        """:meth:`_wait` for up to ``grace`` seconds, adding to ``snapshot`` what appears
+        below the leader meanwhile: a daemon the app double-forks (fork, setsid, fork)
+        is adopted by the leader, a subreaper, only while it lives; once it has exited the
+        daemon passes to init, out of reach, so it is listed while it can be."""
+        deadline = time.perf_counter() + grace
+        while True:
+            code = self._wait(max(0.0, min(_WATCH_SLICE, deadline - time.perf_counter())))
+            if code is not None:
+                return code
+            known = {_identity(p) for p in snapshot}
+            snapshot += [p for p in self.descendants()
+                         if (found := _identity(p)) is not None and found not in known]
+            if time.perf_counter() >= deadline:
+                return None
 
     # -- the steps a process started another way overrides ------------------------------
     def _spawn(self) -> int:
@@ -241,6 +260,16 @@ class ManagedProcess:
 
     def _forget(self) -> None:
         """The stop is done: drop what tracked the process (nothing to do for Popen)."""
+
+
+def _identity(p: psutil.Process) -> tuple[int, float] | None:
+    """A process's pid and start time (a reused pid is another process), None once gone."""
+    import psutil
+
+    try:
+        return p.pid, p.create_time()
+    except psutil.Error:
+        return None
 
 
 def _wait_gone(procs: Sequence[psutil.Process], timeout: float) -> None:
