@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+from collections.abc import Iterator
+
 import psutil
+
+
+@contextlib.contextmanager
+def ended_at_exit(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """``proc`` (an inner pytest the test signals), killed and reaped if the test's body
+    left it running (a failed assertion while it waits)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def alive(pid: int) -> bool:

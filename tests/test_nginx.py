@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from _processes import alive
+from _processes import alive, ended_at_exit
 
 from pytest_flaskserve import servers
 from pytest_flaskserve.appspec.grammar import parse_spec
@@ -437,7 +437,7 @@ def test_no_nginx_left_behind(pytester: pytest.Pytester, mode: str) -> None:
              "--flask-app=hello.py", "--flask-servers=gunicorn+nginx"],
             cwd=pytester.path, env=env, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
-    try:
+    with ended_at_exit(proc):
         deadline = time.monotonic() + 60
         ready = Path(str(record) + ".ready")
         while mode != "server_killed" and not ready.exists():
@@ -447,10 +447,6 @@ def test_no_nginx_left_behind(pytester: pytest.Pytester, mode: str) -> None:
             proc.send_signal({"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM,
                               "sigint": signal.SIGINT}[mode])
         code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     output = log.read_text()
     rec = json.loads(record.read_text().splitlines()[0])
     assert len(rec["pids"]) >= 2, rec  # master and worker

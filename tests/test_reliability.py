@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _processes import alive
+from _processes import alive, ended_at_exit
 
 SERVERS = ["flask-run", "app-run", "gunicorn", "waitress", "uwsgi", "granian", "cheroot"]
 
@@ -86,16 +86,12 @@ def test_nothing_left_behind(pytester: pytest.Pytester, examples: Path, mode: st
              "--flask-app=hardcoded_port.py", f"--flask-servers={','.join(SERVERS)}"],
             cwd=pytester.path, env=env, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
-    try:
+    with ended_at_exit(proc):
         _wait_file(Path(str(record) + ".ready"), proc, 60)
         if mode in ("sigint", "sigterm", "sigkill"):
             sig = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[mode]
             proc.send_signal(sig)
         code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     output = log.read_text()
     records = [json.loads(line) for line in record.read_text().splitlines()]
     assert {r["server"] for r in records} == set(SERVERS), output
@@ -240,17 +236,13 @@ def test_ctrl_c_while_the_app_is_resolved_ends_the_helper_with_pytest(tmp_path: 
             [sys.executable, "-X", "dev", "-W", "always::ResourceWarning", "-m", "pytest",
              "-p", "no:cacheprovider", "--flask-app=hangs:app", "--flask-servers=waitress"],
             cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
+    with ended_at_exit(proc):
         _wait_file(pid_file, proc, 60)
         while not pid_file.read_text():  # created, not yet written
             time.sleep(0.01)
         helper = int(pid_file.read_text())
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     output = log.read_text()
     assert code == 2 and "KeyboardInterrupt" in output, output
     assert not alive(helper), output
