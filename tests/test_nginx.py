@@ -175,15 +175,18 @@ def test_site_file_rewrites_only_listen_and_upstream(tmp_path: Path) -> None:
                     "    server 10.0.0.6:8000;\n}\n"
                     "server {\n    listen 443 ssl default_server;  # https\n    listen [::]:443 ssl;\n"
                     "    ssl_certificate /etc/ssl/site.pem;\n    client_max_body_size 4G;\n"
+                    "    error_log /var/log/nginx/site.error.log warn;\n"
                     "    location / {\n        proxy_pass http://app_server;\n"
                     "        include uwsgi_params;\n    }\n"
-                    "    location /u { uwsgi_pass unix:/run/app.sock; }\n}\n")
+                    "    location /u { uwsgi_pass unix:/run/app.sock; access_log off; }\n"
+                    "    access_log /var/log/nginx/site.access.log;\n}\n")
     block = user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000", tls=("c.pem", "k.pem"))
     assert "listen 127.0.0.1:5000 ssl default_server;" in block and "[::]:443" not in block
     assert "ssl_certificate c.pem;" in block and "/etc/ssl/site.pem" not in block
     assert "server 127.0.0.1:6000;" in block and "10.0.0" not in block
     assert "proxy_pass http://app_server;" in block and "client_max_body_size 4G;" in block
     assert "uwsgi_pass 127.0.0.1:6000;" in block
+    assert "/var/log" not in block and "access_log off;" in block
     assert "include /etc/nginx/uwsgi_params;" in block or "include uwsgi_params" not in block
 
 
@@ -227,6 +230,21 @@ def test_of_several_server_blocks_the_one_that_serves_the_app_is_run(tmp_path: P
     with pytest.raises(UsageError) as info:
         user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000")
     assert f"{site}:7:" in str(info.value) and "--flask-tls" in str(info.value)
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("http://unix:/run/gunicorn.sock", "http://127.0.0.1:6000"),
+    ("http://unix:/run/gunicorn.sock:/api/", "http://127.0.0.1:6000/api/"),
+])
+def test_proxy_pass_to_a_unix_socket_is_pointed_at_the_server(tmp_path: Path, target: str,
+                                                               expected: str) -> None:
+    """The layout of the common Gunicorn-behind-nginx tutorials: the socket is replaced,
+    the URI after it kept."""
+    site = tmp_path / "unix.conf"
+    site.write_text(f"server {{\n  listen 80;\n  location / {{\n    include proxy_params;\n"
+                    f"    proxy_pass {target};\n  }}\n}}\n")
+    block = user_server_block(site, "127.0.0.1:5000", "127.0.0.1:6000")
+    assert f"proxy_pass {expected};" in block, block
 
 
 def test_a_block_without_listen_gets_the_test_port(tmp_path: Path) -> None:

@@ -137,8 +137,10 @@ def _site_note(site: SiteFile, tls: bool) -> str:
     left_out = site.left_out(tls)
     return (f" from {site.path} (the server block of line {site.block_to_run(tls).line}; "
             "listen, upstream" + (" and certificate" if tls else "") + " rewritten"
-            + (f"; blocks of lines {', '.join(map(str, left_out))} left out: they do not "
-               "serve the app here" if left_out else "") + ")")
+            + (f"; {'blocks of lines' if len(left_out) > 1 else 'the block of line'} "
+               f"{', '.join(map(str, left_out))} left out: "
+               f"{'they do' if len(left_out) > 1 else 'it does'} not serve the app here"
+               if left_out else "") + ")")
 
 
 __all__ = ["ProxiedHandle", "start_proxied"]

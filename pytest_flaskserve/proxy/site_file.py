@@ -9,8 +9,9 @@ every ``listen`` becomes our loopback port (the first keeps its parameters, the 
 dropped; a block without one gets it), the address in ``proxy_pass``, ``uwsgi_pass`` and
 ``upstream { server ...; }`` becomes the server we started, a relative ``include``
 (``include uwsgi_params;``) is made absolute (next to the file, else nginx's own
-configuration directory), and over TLS ``ssl_certificate`` and ``ssl_certificate_key`` name
-the session's throwaway certificate. Anything else that cannot be rewritten is a
+configuration directory), ``access_log`` and ``error_log`` paths give way to the session's
+logs, and over TLS ``ssl_certificate`` and ``ssl_certificate_key`` name the session's
+throwaway certificate. Anything else that cannot be rewritten is a
 :class:`UsageError` naming the file and line.
 """
 
@@ -30,6 +31,9 @@ _NGINX_CONF_DIRS = ("/etc/nginx", "/usr/local/etc/nginx", "/usr/local/nginx/conf
 #: the directive that passes requests on -> the protocol it speaks to the server
 PASSES = {"proxy_pass": "http", "uwsgi_pass": "uwsgi"}
 _CERTIFICATE = ("ssl_certificate", "ssl_certificate_key")
+#: logs the file sends to this machine's paths; the session's own logs take their place,
+#: so the ones attached to a failing test have the requests
+_LOGS = ("access_log", "error_log")
 
 
 def _fail(path: Path, number: int, why: str) -> UsageError:
@@ -192,6 +196,8 @@ class SiteFile:
                 depth += 1
             elif name == "listen" or name in _CERTIFICATE:
                 continue  # written above
+            elif name in _LOGS and words[1:2] != ["off"]:
+                continue  # a machine's own path (/var/log/nginx/...): the session's logs
             elif name in PASSES:
                 if len(words) != 2:
                     missing = (f" (is the ';' after {words[1]} missing?)"
@@ -271,6 +277,10 @@ def _retarget(path: Path, number: int, directive: str, target: str, upstream: st
     if directive == "uwsgi_pass":
         bare = target.removeprefix("uwsgi://")
         return upstream if bare not in upstreams else bare
+    if target.startswith("http://unix:"):
+        # nginx's socket form, http://unix:/run/app.sock[:/uri]: the URI follows a colon
+        _, _, uri = target.removeprefix("http://unix:").partition(":")
+        return f"http://{upstream}{uri}"
     match = _HTTP_URL.match(target)
     if match is None:
         raise _fail(path, number, f"proxy_pass {target}: expected http://HOST:PORT[/path]")
