@@ -193,6 +193,37 @@ def test_uwsgi_router_keeps_its_unix_socket(tmp_path: Path) -> None:
         "module = w:app", "http = 127.0.0.1:41234", "socket = /tmp/app.sock"]
 
 
+def test_uwsgi_router_s_tcp_backend_becomes_a_socket_of_this_start(
+        pytester: pytest.Pytester) -> None:
+    """http = router, socket = 127.0.0.1:3031 behind it: the fixed port would bind for
+    every start (two at once collide) and be taken for a wrong listen address; it becomes
+    a Unix socket of the start, removed after it, and the router still serves."""
+    pytester.path.joinpath("hello.py").write_text(
+        "from flask import Flask\napp = Flask(__name__)\napp.get('/')(lambda: 'routed')\n")
+    pytester.path.joinpath("router.ini").write_text(
+        "[uwsgi]\nchdir = %d\nmodule = hello:app\nmaster = true\nsocket = 127.0.0.1:3031\n"
+        "http = 0.0.0.0:8080\n")
+    pytester.makepyfile(test_inner="""
+        import glob, psutil, pytest, requests
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_x(flask_server, n):
+            assert requests.get(flask_server.url, timeout=10).text == "routed"
+            ports = {c.laddr.port for p in [psutil.Process(flask_server.pid),
+                                            *psutil.Process(flask_server.pid).children(True)]
+                     for c in p.net_connections("inet") if c.status == "LISTEN"}
+            assert ports == {flask_server.port}
+            [note] = [n for n in flask_server.notes if "Unix sockets in " in n]
+            with open("socket-dirs.txt", "a") as f:
+                f.write(note.split("Unix sockets in ")[1].split(" for the tests")[0] + "\n")
+    """)
+    result = pytester.runpytest_subprocess("--flask-deploy=router.ini", "-p", "no:cacheprovider",
+                                           "--flask-scope=function")
+    result.assert_outcomes(passed=3)
+    dirs = (pytester.path / "socket-dirs.txt").read_text().split()
+    assert len(set(dirs)) == 3 and not [d for d in dirs if Path(d).exists()], dirs
+
+
 def _write(directory: Path, name: str, text: str) -> tuple[str, Path, str]:
     (directory / name).write_text(text)
     return name, directory, "--flask-deploy"

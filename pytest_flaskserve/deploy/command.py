@@ -208,6 +208,7 @@ class Rendered:
     argv: list[str]
     env: dict[str, str]
     notes: tuple[str, ...]
+    temp_dirs: tuple[str, ...] = ()
 
 
 def render(command: Command, context: Context, app: ResolvedApp | None,
@@ -265,7 +266,8 @@ def render(command: Command, context: Context, app: ResolvedApp | None,
     env.update(command.env)
     env.update(activated_env(env.get("PATH")))
     env["PORT"] = str(context.port)
-    return Rendered(argv, env, tuple(notes))
+    return Rendered(argv, env, tuple(notes),
+                    rewritten.temp_dirs if rewritten is not None else ())
 
 
 def _first_of_command(words: Sequence[shellwords.Word], program: int) -> int:

@@ -77,7 +77,8 @@ class DeployLauncher(Launcher):
                           request.scratch_dir or _NOWHERE, request.host, request.port,
                           dry=request.scratch_dir is None)
         rendered = commands.render(self.command, context, request.app, self.server or self)
-        return LaunchPlan(argv=rendered.argv, env=rendered.env, notes=rendered.notes)
+        return LaunchPlan(argv=rendered.argv, env=rendered.env, notes=rendered.notes,
+                          temp_dirs=rendered.temp_dirs)
 
     def check(self) -> None:
         """Everything that would make the command fail to run on the test's port, as a

@@ -63,6 +63,9 @@ class Rewrite:
     app: str | None = None
     #: not a web server invocation after all (``flask db upgrade``)
     serves: bool = True
+    #: directories made for the start outside its scratch dir (short Unix socket paths),
+    #: removed after the stop (see :attr:`LaunchPlan.temp_dirs`)
+    temp_dirs: tuple[str, ...] = ()
 
 
 #: ``rewrite(args, context) -> Rewrite``: one per server, found through its launcher

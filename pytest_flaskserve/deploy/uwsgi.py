@@ -14,6 +14,7 @@ served as an ``http-socket`` instead, since the tests speak HTTP.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,10 +153,24 @@ def rewrite(args: Sequence[str], context: Context) -> Rewrite:
         for entry in file[kind]:
             line_edits[entry.number] = None if placed else f"{key} = {context.address}"
             placed = True
+    temp_dirs: tuple[str, ...] = ()
     if ours == "router":
-        for entry in file["uwsgi"]:
-            if _tcp(entry.value) and host_of(entry.value) in WILDCARDS:
-                line_edits[entry.number] = f"{entry.key} = 127.0.0.1:{entry.value.rpartition(':')[2]}"
+        # The uwsgi sockets behind the router become Unix sockets of this start: a fixed
+        # TCP port (socket = :3031) would bind the host's interfaces, collide with a
+        # parallel start, and be announced as if it were where the tests should connect.
+        backends = [e for e in file["uwsgi"] if _tcp(e.value)]
+        backend_flags = [f for f in cli["uwsgi"] if _tcp(f.value or "")]
+        if backends or backend_flags:
+            directory = _socket_dir(context)
+            temp_dirs = () if context.dry else (directory,)
+            for n, entry in enumerate(backends):
+                line_edits[entry.number] = f"{entry.key} = {directory}/backend-{n}.sock"
+            for n, flag in enumerate(backend_flags, len(backends)):
+                splices.append(Splice(flag.start, flag.end,
+                                      ("--socket", f"{directory}/backend-{n}.sock")))
+            moved = ", ".join([e.value for e in backends] + [f.value or "" for f in backend_flags])
+            notes.append(f"the uwsgi socket(s) behind its http router ({moved}) are Unix "
+                         f"sockets in {directory} for the tests, so no fixed port is bound")
     for kind in replaced:
         for flag in cli[kind]:
             words: tuple[str, ...] = () if placed else (f"--{key}", context.address)
@@ -177,7 +192,15 @@ def rewrite(args: Sequence[str], context: Context) -> Rewrite:
         if got:
             app = got[-1].value
             break
-    return Rewrite(tuple(splices), original, tuple(notes), app=app)
+    return Rewrite(tuple(splices), original, tuple(notes), app=app, temp_dirs=temp_dirs)
+
+
+def _socket_dir(context: Context) -> str:
+    """A short directory for this start's Unix sockets (a nested pytest's scratch path
+    can pass the 107 bytes a socket path may have); the check only names one."""
+    if context.dry:
+        return "/tmp/flaskserve-uwsgi-XXXX"
+    return tempfile.mkdtemp(prefix="flaskserve-uwsgi-")
 
 
 def write_copy(ini: Ini, edits: dict[int, str | None], context: Context) -> Path:
