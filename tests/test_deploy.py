@@ -215,7 +215,7 @@ def test_uwsgi_router_s_tcp_backend_becomes_a_socket_of_this_start(
             assert ports == {flask_server.port}
             [note] = [n for n in flask_server.notes if "Unix sockets in " in n]
             with open("socket-dirs.txt", "a") as f:
-                f.write(note.split("Unix sockets in ")[1].split(" for the tests")[0] + "\n")
+                f.write(note.split("Unix sockets in ")[1].split(" for the tests")[0] + "\\n")
     """)
     result = pytester.runpytest_subprocess("--flask-deploy=router.ini", "-p", "no:cacheprovider",
                                            "--flask-scope=function")
