@@ -193,6 +193,24 @@ def test_uwsgi_router_keeps_its_unix_socket(tmp_path: Path) -> None:
         "module = w:app", "http = 127.0.0.1:41234", "socket = /tmp/app.sock"]
 
 
+def test_a_uwsgi_shared_socket_binds_no_host_port(tmp_path: Path) -> None:
+    """shared-socket = 0.0.0.0:8080 (with http = =0) would bind every interface on a fixed
+    port whatever the router listens on: it becomes a Unix socket of the start."""
+    launcher = deploy.load(*_write(tmp_path, "uwsgi.ini", "[uwsgi]\nmodule = w:app\n"
+                                   "shared-socket = 0.0.0.0:8080\nhttp = =0\n"))[0]
+    plan = launcher.plan(LaunchRequest(app=None, host="127.0.0.1", port=PORT,  # type: ignore[arg-type]
+                                       options=ServerOptions(), python=sys.executable,
+                                       scratch_dir=tmp_path / "start.d"))
+    try:
+        [directory] = plan.temp_dirs
+        assert Path(plan.argv[2]).read_text().splitlines()[1:] == [
+            "module = w:app", f"shared-socket = {directory}/backend-0.sock",
+            "http = 127.0.0.1:41234"]
+    finally:
+        for directory in plan.temp_dirs:
+            shutil.rmtree(directory)
+
+
 def test_uwsgi_router_s_tcp_backend_becomes_a_socket_of_this_start(
         pytester: pytest.Pytester) -> None:
     """http = router, socket = 127.0.0.1:3031 behind it: the fixed port would bind for

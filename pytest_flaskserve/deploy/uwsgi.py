@@ -34,6 +34,7 @@ from pytest_flaskserve.errors import UsageError
 ROUTER = ("http",)
 HTTP_SOCKETS = ("http-socket", "http11-socket")
 UWSGI_SOCKETS = ("socket", "uwsgi-socket", "s")
+SHARED_SOCKETS = ("shared-socket",)
 DAEMON = ("daemonize", "daemonize2", "d")
 APP_KEYS = ("module", "wsgi-file", "wsgi", "file", "mount", "callable", "app", "w")
 _MAGIC = re.compile(r"%([dpsnec%])")
@@ -154,23 +155,28 @@ def rewrite(args: Sequence[str], context: Context) -> Rewrite:
             line_edits[entry.number] = None if placed else f"{key} = {context.address}"
             placed = True
     temp_dirs: tuple[str, ...] = ()
-    if ours == "router":
-        # The uwsgi sockets behind the router become Unix sockets of this start: a fixed
-        # TCP port (socket = :3031) would bind the host's interfaces, collide with a
-        # parallel start, and be announced as if it were where the tests should connect.
-        backends = [e for e in file["uwsgi"] if _tcp(e.value)]
-        backend_flags = [f for f in cli["uwsgi"] if _tcp(f.value or "")]
-        if backends or backend_flags:
-            directory = _socket_dir(context)
-            temp_dirs = () if context.dry else (directory,)
-            for n, entry in enumerate(backends):
-                line_edits[entry.number] = f"{entry.key} = {directory}/backend-{n}.sock"
-            for n, flag in enumerate(backend_flags, len(backends)):
-                splices.append(Splice(flag.start, flag.end,
-                                      ("--socket", f"{directory}/backend-{n}.sock")))
-            moved = ", ".join([e.value for e in backends] + [f.value or "" for f in backend_flags])
-            notes.append(f"the uwsgi socket(s) behind its http router ({moved}) are Unix "
-                         f"sockets in {directory} for the tests, so no fixed port is bound")
+    # The uwsgi sockets behind a router, and shared sockets (bound by the master for the
+    # options that name them, =0), become Unix sockets of this start: a fixed TCP port
+    # (socket = :3031, shared-socket = 0.0.0.0:80) would bind the host's interfaces,
+    # collide with a parallel start, and be announced as if it were the listen address.
+    shared_entries = [e for e in (ini.entries if ini else ()) if e.key in SHARED_SOCKETS]
+    backends = [e for e in file["uwsgi"] if _tcp(e.value)] if ours == "router" else []
+    backends += [e for e in shared_entries if _tcp(e.value)]
+    backend_flags = [f for f in cli["uwsgi"] if _tcp(f.value or "")] if ours == "router" else []
+    backend_flags += [f for f in flags(SHARED_SOCKETS) if _tcp(f.value or "")]
+    if backends or backend_flags:
+        directory = _socket_dir(context)
+        temp_dirs = () if context.dry else (directory,)
+        for n, entry in enumerate(backends):
+            line_edits[entry.number] = f"{entry.key} = {directory}/backend-{n}.sock"
+        for n, flag in enumerate(backend_flags, len(backends)):
+            name = args[flag.start].split("=")[0]  # --socket or --shared-socket
+            splices.append(Splice(flag.start, flag.end,
+                                  (name, f"{directory}/backend-{n}.sock")))
+        moved = ", ".join([e.value for e in backends] + [f.value or "" for f in backend_flags])
+        notes.append(f"the socket(s) {moved} (behind its http router, or shared) are "
+                     f"Unix sockets in {directory} for the tests, so no fixed port is "
+                     "bound")
     for kind in replaced:
         for flag in cli[kind]:
             words: tuple[str, ...] = () if placed else (f"--{key}", context.address)
