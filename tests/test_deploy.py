@@ -445,6 +445,17 @@ def test_factory_command_moves_a_known_servers_address(flask_server_factory) -> 
     assert handle.stop() == 0
 
 
+def test_a_command_that_binds_every_interface_itself_is_named(flask_server_factory) -> None:  # type: ignore[no-untyped-def]
+    """http.server binds 0.0.0.0 unless told: the tests cannot move it, so the start
+    warns, and -v's note says, that the machine's network reaches it."""
+    from pytest_flaskserve import FlaskServeWarning
+
+    with pytest.warns(FlaskServeWarning, match="every interface of this machine"):
+        handle = flask_server_factory.command(f"{sys.executable} -m http.server $PORT",
+                                              cwd=EXAMPLES)
+    assert any(f"0.0.0.0:{handle.port}" in n for n in handle.notes), handle.notes
+
+
 def test_factory_command_runs_anything_that_listens_on_port(flask_server_factory) -> None:  # type: ignore[no-untyped-def]
     import requests
 

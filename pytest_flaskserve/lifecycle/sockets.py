@@ -35,6 +35,31 @@ def listening_ports(procs: Iterable[object]) -> set[int]:
     return ports
 
 
+#: the addresses that mean every interface of the machine
+WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
+
+
+def wildcard_listeners(procs: Iterable[object]) -> list[str]:
+    """``host:port`` of every TCP socket one of ``procs`` listens on with a wildcard
+    address (every interface of the machine), in the order found."""
+    import psutil
+
+    found: list[str] = []
+    for item in procs:
+        try:
+            proc = item if isinstance(item, psutil.Process) else psutil.Process(item)  # type: ignore[arg-type]
+            conns = proc.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        for c in conns:
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.ip in WILDCARD_ADDRESSES:
+                address = f"[{c.laddr.ip}]:{c.laddr.port}" if ":" in c.laddr.ip \
+                    else f"{c.laddr.ip}:{c.laddr.port}"
+                if address not in found:
+                    found.append(address)
+    return found
+
+
 def listening_in(pids: Iterable[int], port: int) -> bool:
     """True when one of ``pids`` holds a listening TCP socket on ``port``."""
     import psutil

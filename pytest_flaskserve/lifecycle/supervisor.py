@@ -16,12 +16,18 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flaskserve.appspec.grammar import ResolvedApp
-from pytest_flaskserve.errors import ServerStartupError, UsageError, hide_own_errors
+from pytest_flaskserve.errors import (
+    FlaskServeWarning,
+    ServerStartupError,
+    UsageError,
+    hide_own_errors,
+)
 from pytest_flaskserve.lifecycle import diagnose, logs, sockets
 from pytest_flaskserve.lifecycle.environment import SCRUBBED_ENV, server_env
 from pytest_flaskserve.lifecycle.handle import ServerHandle
@@ -143,6 +149,7 @@ def start_server(
                     and attempt < config.port_retries:
                 continue
             raise last_error from None
+        notes = plan.notes + _exposure(proc, launcher, config.host)
         url_host = f"[{client}]" if ":" in client else client
         handle = ServerHandle(
             server=launcher.name,
@@ -156,7 +163,7 @@ def start_server(
             options=options,
             ready_seconds=ready.seconds,
             ready_status=ready.status,
-            notes=plan.notes,
+            notes=notes,
             _process=proc,
             _launcher=launcher,
             _stop_timeout=config.stop_timeout,
@@ -168,6 +175,23 @@ def start_server(
         return handle
     assert last_error is not None
     raise last_error
+
+
+def _exposure(proc: ManagedProcess, launcher: Launcher, host: str) -> tuple[str, ...]:
+    """A note, and a warning, when a server asked to bind loopback listens on every
+    interface anyway (a command run as written that binds 0.0.0.0 itself): the tests
+    cannot move such a bind, and the machine's network can reach the app meanwhile."""
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        return ()  # the user asked for another address
+    exposed = sockets.wildcard_listeners([proc.pid, *proc.descendants()])
+    if not exposed:
+        return ()
+    text = (f"{launcher.name} listens on {', '.join(exposed)}, every interface of this "
+            f"machine, although the tests asked for {host}: the command binds that itself "
+            "and the plugin cannot move it; bind to an address from the environment "
+            "(HOST, or gunicorn/uwsgi/waitress options the plugin rewrites) for tests")
+    warnings.warn(FlaskServeWarning(text), stacklevel=3)
+    return (text,)
 
 
 def _remove_after_stop(plan: LaunchPlan, handle: ServerHandle) -> None:
