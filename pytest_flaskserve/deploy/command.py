@@ -135,7 +135,7 @@ def unknown_problem(command: Command, analysis: Analysis) -> str | None:
     local = _local_program(analysis.args[0], command.cwd)
     if local is not None:
         return _shell_script_problem(local, command.where)
-    if "/" in analysis.args[0]:
+    if "/" in analysis.args[0] and not (command.cwd / analysis.args[0]).exists():
         return (f"{command.where}: {analysis.args[0]} does not exist in {command.cwd}; check "
                 "the command's path")
     return (f"{command.where}: {program!r} is not a server the plugin knows and the command "
@@ -160,8 +160,11 @@ def _local_program(program: str, cwd: Path) -> Path | None:
     an ENTRYPOINT script next to the Dockerfile), or None for a program on PATH."""
     if "/" not in program and shutil.which(program) is not None:
         return None
-    candidate = cwd / program
-    return candidate if candidate.is_file() else None
+    candidate = (cwd / program).resolve()
+    if not candidate.is_file() or _PYTHON.fullmatch(candidate.name) \
+            or not candidate.is_relative_to(cwd.resolve()):
+        return None  # an interpreter, or a program installed elsewhere (/usr/bin/tini)
+    return candidate
 
 
 def _shell_script_problem(script: Path, where: str) -> str | None:
