@@ -117,6 +117,14 @@ def test_a_python_script_that_reads_port_runs_as_written(tmp_path: Path) -> None
     ('FROM python:3.12 AS build\nCMD ["nothing"]\nFROM python:3.12\n'
      'CMD ["sh", "-c", "uwsgi --http-socket :$PORT --module w:app"]\n',
      ["/bin/sh", "-c", "exec uwsgi --http-socket 127.0.0.1:41234 --module w:app"], ""),
+    # a stage built FROM an earlier one inherits its CMD, WORKDIR and ENV
+    ('FROM python:3.12 AS base\nWORKDIR /srv\nCOPY src/ /srv/\nCMD ["gunicorn", "w:app"]\n'
+     'FROM base AS prod\nENV EXTRA=1\n',
+     ["gunicorn", "w:app", "--bind", "127.0.0.1:41234", *NO_CTL], "src"),
+    # ... except that its own ENTRYPOINT resets the CMD it inherited, as Docker does
+    ('FROM python:3.12 AS base\nCMD ["ignored"]\nFROM base\n'
+     'ENTRYPOINT ["waitress-serve", "--port=8080", "w:app"]\n',
+     ["waitress-serve", "--listen=127.0.0.1:41234", "w:app"], ""),
 ])
 def test_dockerfile_command_forms(tmp_path: Path, text: str, argv: list[str], cwd_sub: str) -> None:
     (tmp_path / "src").mkdir()

@@ -50,13 +50,15 @@ def load(path: Path) -> list[DeployLauncher]:
     parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")))
     structure: list[dict[str, Any]] = parser.structure
     contexts = parser.context_structure
-    last_from = max((i for i, s in enumerate(structure) if s["instruction"] == "FROM"), default=-1)
-    if last_from < 0:
+    chain = _final_stage_chain(structure)
+    if not chain:
         raise UsageError(f"{path}: no FROM instruction; this is not a Dockerfile")
     context_dir = path.parent
     workdir, copies = "/", []
     cmd = entrypoint = None
-    for index in range(last_from + 1, len(structure)):
+    stage_envs: dict[str, str] = {}
+    cmd_stage = -1  # the FROM index of the stage that set CMD
+    for stage, index in ((start, i) for start, end in chain for i in range(start + 1, end)):
         instr = structure[index]
         name, value = instr["instruction"], instr["value"]
         envs: dict[str, str] = contexts[index].envs
@@ -77,9 +79,12 @@ def load(path: Path) -> list[DeployLauncher]:
                     if (context_dir / src).is_dir():
                         copies.append((dest, posixpath.normpath(src)))
         elif name == "CMD":
-            cmd = (instr, value)
+            cmd, cmd_stage = (instr, value), stage
         elif name == "ENTRYPOINT":
             entrypoint = (instr, value)
+            if cmd_stage != stage:
+                cmd = None  # Docker: an ENTRYPOINT resets a CMD its stage inherited
+        stage_envs.update(envs)
     if cmd is None and entrypoint is None:
         raise UsageError(f"{path}: the final stage has no CMD or ENTRYPOINT, so nothing says "
                          "how the app is served; add e.g. CMD [\"gunicorn\", \"-b\", "
@@ -112,7 +117,7 @@ def load(path: Path) -> list[DeployLauncher]:
             mapped = _on_this_machine(word, context_dir, copies, notes)
             if mapped != word:
                 shell = shell.replace(word, shlex.quote(mapped))
-    env = dict(parser.envs)
+    env = stage_envs  # a stage built FROM an earlier one inherits its ENV
     if "PATH" in env:
         notes.append(f"ENV PATH={env.pop('PATH')} names the image's directories; the tests "
                      "keep this machine's PATH")
@@ -123,6 +128,31 @@ def load(path: Path) -> list[DeployLauncher]:
     launcher = make(command)
     launcher.check()
     return [launcher]
+
+
+def _final_stage_chain(structure: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """The ``(FROM index, end)`` ranges whose instructions make the final image: the last
+    stage and, when it is built FROM an earlier stage's name (``FROM base AS prod``), that
+    stage's, recursively, first one first; empty without a FROM."""
+    froms = [i for i, s in enumerate(structure) if s["instruction"] == "FROM"]
+    ranges = {i: (i, froms[n + 1] if n + 1 < len(froms) else len(structure))
+              for n, i in enumerate(froms)}
+    names: dict[str, int] = {}
+    bases: dict[int, str] = {}
+    for i in froms:
+        words = structure[i]["value"].split()
+        words = [w for w in words if not w.startswith("--")]  # --platform=...
+        if words:
+            bases[i] = words[0].lower()
+        if len(words) >= 3 and words[1].lower() == "as":
+            names[words[2].lower()] = i
+    chain: list[tuple[int, int]] = []
+    stage = froms[-1] if froms else None
+    while stage is not None and ranges[stage] not in chain:
+        chain.insert(0, ranges[stage])
+        parent = names.get(bases.get(stage, ""))
+        stage = parent if parent is not None and parent < stage else None
+    return chain
 
 
 def _splits(shell: str) -> bool:
