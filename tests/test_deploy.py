@@ -63,6 +63,11 @@ def planned(tmp_path: Path, name: str, text: str, **files: str) -> list[tuple[st
     ("granian --interface wsgi --host 0.0.0.0 --port $PORT wsgi:app",
      "exec granian --interface wsgi --host 127.0.0.1 --port 41234 wsgi:app"),
     ("exec gunicorn wsgi:app", "exec gunicorn wsgi:app --bind 127.0.0.1:41234" + CTL),
+    # pass-through wrappers: the server after them is rewritten
+    ("nice -n 5 gunicorn -b 0.0.0.0:$PORT wsgi:app",
+     "exec nice -n 5 gunicorn --bind 127.0.0.1:41234 wsgi:app" + CTL),
+    ("tini -s -- waitress-serve --port=8080 wsgi:app",
+     "exec tini -s -- waitress-serve --listen=127.0.0.1:41234 wsgi:app"),
     ("hypercorn -b 0.0.0.0:$PORT -w 2 asgi:app", "exec hypercorn --bind 127.0.0.1:41234 -w 2 asgi:app"),
     ("uvicorn asgi:app --host 0.0.0.0 --port $PORT",
      "exec uvicorn asgi:app --host 127.0.0.1 --port 41234"),
@@ -358,6 +363,17 @@ def test_a_uwsgi_ini_that_loads_no_app_fails_its_start(pytester: pytest.Pytester
     result = pytester.runpytest_subprocess("--flask-deploy=uwsgi.ini", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*uWSGI loaded no app*check module=*"])
+
+
+def test_an_entrypoint_script_that_hands_over_is_seen_through(tmp_path: Path) -> None:
+    """ENTRYPOINT ["./docker-entrypoint.sh"] with CMD [gunicorn ...]: the script ends in
+    exec "$@", so the CMD's server is the one rewritten."""
+    (tmp_path / "docker-entrypoint.sh").write_text("#!/bin/sh\nset -e\nexec \"$@\"\n")
+    [(_, argv, _, _)] = planned(
+        tmp_path, "Dockerfile", 'FROM python:3.12\nWORKDIR /app\nCOPY . .\n'
+        'ENTRYPOINT ["./docker-entrypoint.sh"]\nCMD ["gunicorn", "-b", "0.0.0.0:8000", "w:app"]\n')
+    assert argv == ["./docker-entrypoint.sh", "gunicorn", "--bind", "127.0.0.1:41234", "w:app",
+                    *NO_CTL]
 
 
 def test_a_start_script_that_uses_port_is_run_as_written(pytester: pytest.Pytester) -> None:

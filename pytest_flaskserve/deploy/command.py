@@ -76,6 +76,9 @@ class Analysis:
     exec_ok: bool
     server: Launcher | None
     arg_start: int  # index in ``args`` where the server's own arguments start
+    #: index in ``args`` of the program that serves, after pass-through wrappers
+    #: (``tini --``, ``dumb-init``, ``nice -n 5``, an entrypoint script that ``exec "$@"``)
+    program: int = 0
 
 
 def analyse(command: Command) -> Analysis:
@@ -91,8 +94,45 @@ def analyse(command: Command) -> Analysis:
     if not args:
         raise UsageError(f"{command.where}: the command is empty; write the command that "
                          "starts the web server")
-    server, arg_start = identify(args)
-    return Analysis(words, args, offset, end, exec_ok, server, arg_start)
+    program = _past_wrappers(args, command.cwd)
+    server, arg_start = identify(args[program:]) if program < len(args) else (None, 1)
+    return Analysis(words, args, offset, end, exec_ok, server, arg_start + program, program)
+
+
+#: programs that run the rest of their command line after their own options (a
+#: container's init, what ``ENTRYPOINT ["tini", "--"]`` is for, and ``nice``), with their
+#: options that take a value
+_PASS_THROUGH = {"tini": ("-e", "-p"), "tini-static": ("-e", "-p"),
+                 "dumb-init": ("-r", "--rewrite"), "nice": ("-n", "--adjustment")}
+#: an entrypoint script that only hands over to its arguments (Docker's docs' pattern)
+_HANDS_OVER = re.compile(r'^\s*exec\s+"\$@"\s*$', re.M)
+
+
+def _past_wrappers(args: Sequence[str], cwd: Path) -> int:
+    """Index in ``args`` of the first program that is not a pass-through wrapper."""
+    i = 0
+    while i < len(args) - 1:
+        name = os.path.basename(args[i])
+        if name in _PASS_THROUGH:
+            i += 1
+            while i < len(args) and args[i].startswith("-"):
+                if args[i] == "--":
+                    i += 1
+                    break
+                i += 2 if args[i] in _PASS_THROUGH[name] else 1
+            continue
+        script = _local_program(args[i], cwd)
+        if script is None or not _hands_over(script):
+            break
+        i += 1
+    return i
+
+
+def _hands_over(script: Path) -> bool:
+    try:
+        return bool(_HANDS_OVER.search(script.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def identify(args: Sequence[str]) -> tuple[Launcher | None, int]:
@@ -128,15 +168,16 @@ def unknown_problem(command: Command, analysis: Analysis) -> str | None:
     when it honours ``$PORT`` (the command or the Python script it runs reads it)."""
     if _USES_PORT.search(command.original):
         return None
-    script = _python_script(analysis.args, command.cwd)
-    program = os.path.basename(analysis.args[0])
+    args = analysis.args[analysis.program:] or analysis.args
+    script = _python_script(args, command.cwd)
+    program = os.path.basename(args[0])
     if script is not None:
         return _script_problem(script, command.where)
-    local = _local_program(analysis.args[0], command.cwd)
+    local = _local_program(args[0], command.cwd)
     if local is not None:
         return _shell_script_problem(local, command.where)
-    if "/" in analysis.args[0] and not (command.cwd / analysis.args[0]).exists():
-        return (f"{command.where}: {analysis.args[0]} does not exist in {command.cwd}; check "
+    if "/" in args[0] and not (command.cwd / args[0]).exists():
+        return (f"{command.where}: {args[0]} does not exist in {command.cwd}; check "
                 "the command's path")
     return (f"{command.where}: {program!r} is not a server the plugin knows and the command "
             "does not use $PORT, so the tests cannot move it to their port; listen on $PORT "
