@@ -171,6 +171,17 @@ def test_dockerfile_env_is_applied_except_path(tmp_path: Path) -> None:
     assert any("ENV PATH=" in n for n in notes)
 
 
+def test_a_procfile_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    [(name, _, _, _)] = planned(tmp_path, "Procfile", "\ufeff# web\nweb: gunicorn w:app\n")
+    assert name == "procfile:web"
+
+
+def test_a_directory_given_as_the_deployment_file_is_named_as_such(tmp_path: Path) -> None:
+    (tmp_path / "deploy").mkdir()
+    with pytest.raises(UsageError, match="deploy is a directory; name the deployment file in it"):
+        deploy.load("deploy", tmp_path, "--flask-deploy")
+
+
 def test_a_daemon_setting_read_from_the_environment_is_left_to_run_time(tmp_path: Path) -> None:
     """The line the daemon = True message advises is accepted: whether it detaches is
     known only when Gunicorn runs (where a detached server is found and named)."""

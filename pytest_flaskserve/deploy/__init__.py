@@ -26,6 +26,9 @@ def load(path: str | Path, base_dir: str | Path, source: str) -> list[DeployLaun
     from pytest_flaskserve.deploy import config_files, dockerfile, procfile
 
     file = Path(base_dir, path)
+    if file.is_dir():
+        raise UsageError(f"{source}: {file} is a directory; name the deployment file in it "
+                         f"({KINDS})")
     if not file.is_file():
         raise UsageError(f"{source}: deployment file {file} does not exist (relative paths "
                          f"are relative to {base_dir}); name {KINDS}")

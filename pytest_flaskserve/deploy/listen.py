@@ -212,7 +212,8 @@ def positional_app(args: Sequence[str]) -> str | None:
 
 def read_text(path: Path, where: str, kind: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # utf-8-sig: an editor's byte-order mark is not part of the first line
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"{where}: {kind} {path} does not exist; check the path "
                          f"(relative paths are relative to {path.parent})") from None
