@@ -564,3 +564,18 @@ def test_a_deployment_file_runs_behind_nginx_too(pytester: pytest.Pytester, tls:
         assert "procfile:web+nginx (--flask-proxy=nginx) serves HTTPS in front of it" in out, out
     else:
         result.assert_outcomes(passed=2)
+
+
+def test_a_bad_site_file_for_the_factory_names_its_argument(pytester: pytest.Pytester) -> None:
+    shutil_copy(pytester.path)
+    pytester.makepyfile(test_inner="""
+        def test_x(flask_server_factory, tmp_path):
+            site = tmp_path / "x.conf"
+            site.write_text("server { listen 80; location / { proxy_pass $up; } }")
+            flask_server_factory("gunicorn+nginx", "hello.py", nginx_conf=str(site))
+    """)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "UsageError: nginx_conf=" in out and "uses a variable" in out, out
+    assert "site_file.py" not in out and "checks.py" not in out, out

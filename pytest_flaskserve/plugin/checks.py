@@ -11,8 +11,10 @@ import os
 import shlex
 from pathlib import Path
 
-from pytest_flaskserve.errors import UsageError
+from pytest_flaskserve.errors import UsageError, hide_own_errors
 from pytest_flaskserve.plugin.options import MAX_COUNT, SCOPES
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 
 def seconds(name: str, raw: str) -> float:
@@ -183,5 +185,7 @@ def nginx_conf(name: str, raw: str) -> Path:
     if not path.is_file():
         raise UsageError(f"{name}={raw!r}: no such file; give the path of an nginx site file "
                          "(a server { ... } block)")
-    read_site_file(path)
+    # errors name the option, or the factory's argument (flask_server_factory(...)):
+    # "nginx_conf=PATH:LINE: ..."
+    read_site_file(path, "nginx_conf" if name.startswith("flask_server_factory") else name)
     return path

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pytest_flaskserve.appspec.grammar import ResolvedApp
-from pytest_flaskserve.errors import UsageError
+from pytest_flaskserve.errors import UsageError, hide_own_errors
 from pytest_flaskserve.lifecycle.handle import ServerHandle
 from pytest_flaskserve.lifecycle.supervisor import StartConfig, start_server
 from pytest_flaskserve.proxy import nginx
@@ -25,6 +25,8 @@ from pytest_flaskserve.servers import Launcher, ServerOptions
 
 if TYPE_CHECKING:
     from pytest_flaskserve.proxy.site_file import SiteFile
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 _counter = itertools.count(1)
 

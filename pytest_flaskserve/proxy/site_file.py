@@ -22,7 +22,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_flaskserve.errors import UsageError
+from pytest_flaskserve.errors import UsageError, hide_own_errors
+
+__tracebackhide__ = hide_own_errors  # our frames stay out of reports of our errors
 
 _COMMENT = re.compile(r"\s*#.*$")
 _HTTP_URL = re.compile(r"^(https?://)([^/]+)(.*)$")
@@ -36,8 +38,12 @@ _CERTIFICATE = ("ssl_certificate", "ssl_certificate_key")
 _LOGS = ("access_log", "error_log")
 
 
-def _fail(path: Path, number: int, why: str) -> UsageError:
-    return UsageError(f"--flask-nginx-conf={path}:{number}: {why}")
+#: how the option is named in errors (a check made for the factory's argument names that)
+_WHERE = "--flask-nginx-conf"
+
+
+def _fail(path: Path, number: int, why: str, where: str = _WHERE) -> UsageError:
+    return UsageError(f"{where}={path}:{number}: {why}")
 
 
 def _statements(text: str) -> list[tuple[int, str]]:
@@ -217,12 +223,22 @@ class SiteFile:
         return statement
 
 
-def read_site_file(path: Path) -> SiteFile:
-    """The site file at ``path``, checked (raises UsageError naming the file and line)."""
+def read_site_file(path: Path, where: str = _WHERE) -> SiteFile:
+    """The site file at ``path``, checked (raises UsageError naming ``where``, the file and
+    the line)."""
+    try:
+        return _read(path)
+    except UsageError as exc:
+        if where == _WHERE:
+            raise
+        raise UsageError(str(exc).replace(_WHERE, where, 1)) from None
+
+
+def _read(path: Path) -> SiteFile:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"--flask-nginx-conf={path}: cannot read it ({exc.strerror})") from None
+        raise UsageError(f"{_WHERE}={path}: cannot read it ({exc.strerror})") from None
     layout: list[tuple[int, str] | ServerBlock] = []
     depth = 0
     block: ServerBlock | None = None
