@@ -198,6 +198,13 @@ def test_failures_that_are_not_the_app_s_say_whose_they_are(
     result.stdout.fnmatch_lines(
         ["*cause: Gunicorn could not read its config file *gunicorn.conf.py: the traceback*"])
     result.stdout.fnmatch_lines(["*cause: 'no-such-server-program' is not found on PATH*"])
+    # --workers=$WEB_CONCURRENCY, the variable unset in the tests' environment
+    pytester.path.joinpath("gunicorn.conf.py").unlink()
+    pytester.path.joinpath("Procfile").write_text(
+        "web: gunicorn --bind=0.0.0.0:$PORT --workers=$UNSET_IN_TESTS hello:app\n")
+    result = pytester.runpytest_subprocess("--flask-deploy=Procfile", "-k", "config")
+    result.stdout.fnmatch_lines(["*cause: Gunicorn got an empty value for --workers: the "
+                                 "command takes it from an environment variable*"])
     assert "the app raised" not in result.stdout.str()
 
 

@@ -93,6 +93,11 @@ class Gunicorn(Launcher):
          "Gunicorn's worker class '{0}' was not found: check -k/--worker-class (or "
          "worker_class in gunicorn.conf.py) for a typo, and install the package that "
          "provides it (gevent, eventlet, ...) in the environment the tests run in"),
+        # --workers=$WEB_CONCURRENCY with the variable unset here: the shell left ''
+        (re.compile(r"error: argument (?:-\w/)?(--[\w-]+): invalid \w+ value: ''"),
+         "Gunicorn got an empty value for {0}: the command takes it from an environment "
+         "variable that is not set here (WEB_CONCURRENCY, say); set it for the tests, e.g. "
+         "flask_options(env={{...}}) or in the environment pytest runs in"),
         # gunicorn.conf.py raised: the traceback that follows is the config file's
         (re.compile(r"Failed to read config file: (\S+)"),
          "Gunicorn could not read its config file {0}: the traceback in the log is the "
