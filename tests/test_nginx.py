@@ -204,6 +204,8 @@ server {
     server_name example.com;
     ssl_certificate /etc/letsencrypt/live/example.com/fullchain.pem;
     ssl_certificate_key /etc/letsencrypt/live/example.com/privkey.pem;
+    include /etc/letsencrypt/options-ssl-nginx.conf;
+    ssl_dhparam /etc/letsencrypt/ssl-dhparams.pem;
     location / {
         proxy_pass http://localhost:8000;
         proxy_set_header Host $host;
@@ -260,6 +262,8 @@ def test_a_block_without_listen_gets_the_test_port(tmp_path: Path) -> None:
     ("http {\n  server { listen 80; }\n}\n", 1, "whole nginx.conf"),
     ("server {\n  listen 80;\n}\n", 1, "no proxy_pass"),
     ("server {\n  listen;\n  location / { proxy_pass http://a:1; }\n}\n", 2, "without an address"),
+    ("server {\n  listen 80;\n  include /etc/nginx/no-such-snippet.conf;\n"
+     "  location / { proxy_pass http://a:1; }\n}\n", 3, "no such file on this machine"),
     ("server {\n  listen 80;\n  location / {\n    proxy_pass http://a:1\n    proxy_set_header "
      "Host $host;\n  }\n}\n", 4, "is the ';' after http://a:1 missing?"),
 ])
@@ -291,7 +295,7 @@ def test_a_certbot_site_file_serves_https_behind_real_nginx(tmp_path: Path) -> N
         assert answer.status_code == 200 and answer.text == "home"
         config = handle.nginx.config_path.read_text()  # type: ignore[attr-defined]
         assert re.findall(r"listen (\S+)", config) == [f"127.0.0.1:{handle.port}"], config
-        assert any("blocks of lines 1, 18 left out" in n for n in handle.notes), handle.notes
+        assert any("blocks of lines 1, 20 left out" in n for n in handle.notes), handle.notes
     finally:
         handle.stop()
         files.remove()

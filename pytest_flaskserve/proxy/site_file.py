@@ -11,7 +11,8 @@ dropped; a block without one gets it), the address in ``proxy_pass``, ``uwsgi_pa
 (``include uwsgi_params;``) is made absolute (next to the file, else nginx's own
 configuration directory), ``access_log`` and ``error_log`` paths give way to the session's
 logs, and over TLS ``ssl_certificate`` and ``ssl_certificate_key`` name the session's
-throwaway certificate. Anything else that cannot be rewritten is a
+throwaway certificate (certbot's settings and DH parameters for its own certificate, in
+``/etc/letsencrypt``, are left out where this machine has none). Anything else that cannot be rewritten is a
 :class:`UsageError` naming the file and line.
 """
 
@@ -29,6 +30,7 @@ __tracebackhide__ = hide_own_errors  # our frames stay out of reports of our err
 _COMMENT = re.compile(r"\s*#.*$")
 _HTTP_URL = re.compile(r"^(https?://)([^/]+)(.*)$")
 _UPSTREAM_OPEN = re.compile(r"^upstream (\S+) \{$")
+_CERTBOT_DIR = "/etc/letsencrypt/"
 _NGINX_CONF_DIRS = ("/etc/nginx", "/usr/local/etc/nginx", "/usr/local/nginx/conf")
 #: the directive that passes requests on -> the protocol it speaks to the server
 PASSES = {"proxy_pass": "http", "uwsgi_pass": "uwsgi"}
@@ -204,6 +206,8 @@ class SiteFile:
                 continue  # written above
             elif name in _LOGS and words[1:2] != ["off"]:
                 continue  # a machine's own path (/var/log/nginx/...): the session's logs
+            elif _certbots(words):
+                continue  # goes with the certificate it made, which the session's replaces
             elif name in PASSES:
                 if len(words) != 2:
                     missing = (f" (is the ';' after {words[1]} missing?)"
@@ -309,8 +313,21 @@ def _retarget(path: Path, number: int, directive: str, target: str, upstream: st
     return f"http://{upstream}{rest}"
 
 
+def _certbots(words: list[str]) -> bool:
+    """Certbot's own TLS settings and DH parameters for the certificate it made
+    (``include /etc/letsencrypt/options-ssl-nginx.conf;``, ``ssl_dhparam
+    /etc/letsencrypt/ssl-dhparams.pem;``), where this machine has none."""
+    return len(words) == 2 and words[0] in ("include", "ssl_dhparam") \
+        and words[1].startswith(_CERTBOT_DIR) and not os.path.exists(words[1])
+
+
 def _absolute_include(path: Path, number: int, name: str) -> str:
-    if os.path.isabs(name) or "*" in name:
+    if "*" in name:
+        return name
+    if os.path.isabs(name):
+        if not os.path.exists(name):
+            raise _fail(path, number, f"include {name}: no such file on this machine; copy it "
+                        "next to the site file and include it by a relative name")
         return name
     for directory in (path.parent, *map(Path, _NGINX_CONF_DIRS)):
         candidate = directory / name
