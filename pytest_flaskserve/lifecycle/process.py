@@ -190,7 +190,7 @@ class ManagedProcess:
             kill_reaped_group(pid, signal.SIGKILL)
             # one that left the group (setsid) and outlived the grace ignored the stop, or
             # never heard it: killed, and the stop says it had to
-            forced = kill_survivors(snapshot) > 0 or forced
+            forced = kill_survivors(snapshot, pid) > 0 or forced
             self.stop_result = StopResult(
                 returncode=code,
                 forced=forced,
@@ -293,17 +293,21 @@ def _wait_gone(procs: Sequence[psutil.Process], timeout: float) -> None:
         time.sleep(0.01)
 
 
-def kill_survivors(procs: Sequence[psutil.Process]) -> int:
-    """SIGKILL descendants that left the process group (setsid) and still run; how many."""
+def kill_survivors(procs: Sequence[psutil.Process], group: int) -> int:
+    """SIGKILL descendants that left the process ``group`` (setsid) and still run; how
+    many. Members of the group are not counted: its SIGKILL has just been sent, and one
+    may not have died yet when it is looked at."""
     import psutil
 
     killed = 0
     for p in procs:
         try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                p.kill()
-                killed += 1
-        except psutil.Error:
+            if not p.is_running() or p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            in_group = os.getpgid(p.pid) == group
+            p.kill()
+            killed += not in_group
+        except (psutil.Error, ProcessLookupError):
             pass
     return killed
 

@@ -38,7 +38,7 @@ def stop(proc: ManagedProcess, strategy: StopStrategy, sig: int, grace: float) -
         result = proc.stop(0 if told else sig, left if told else grace, signalled=told)
         # one of them that left the group and ignored the signal is no longer below the
         # leader once its parent exited: killed here, and the stop says it had to
-        if kill_survivors(signalled or []) and not result.forced:
+        if kill_survivors(signalled or [], proc.pid) and not result.forced:
             result = proc.stop_result = dataclasses.replace(result, forced=True)
         if first and not result.already_exited:
             result = proc.stop_result = dataclasses.replace(

@@ -12,8 +12,8 @@ dropped; a block without one gets it), the address in ``proxy_pass``, ``uwsgi_pa
 configuration directory), ``access_log`` and ``error_log`` paths give way to the session's
 logs, and over TLS ``ssl_certificate`` and ``ssl_certificate_key`` name the session's
 throwaway certificate (certbot's settings and DH parameters for its own certificate, in
-``/etc/letsencrypt``, are left out where this machine has none). Anything else that cannot be rewritten is a
-:class:`UsageError` naming the file and line.
+``/etc/letsencrypt``, are left out where this machine has none). Anything else that
+cannot be rewritten is a :class:`UsageError` naming the file and line.
 """
 
 from __future__ import annotations
