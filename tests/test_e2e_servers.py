@@ -251,6 +251,17 @@ def test_gunicorn_given_a_certificate_by_its_config_says_so_at_once(
         "*cause: Gunicorn was given a certificate by its config*"])
 
 
+def test_an_asgi_worker_class_for_a_flask_app_fails_its_start(
+        pytester: pytest.Pytester, examples: Path) -> None:
+    """UvicornWorker calls the app as ASGI and Gunicorn answers 500: the start fails
+    saying why, instead of handing the tests a server that can only fail."""
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn",
+                                           "--flask-worker-class=uvicorn.workers.UvicornWorker")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*Gunicorn's worker class speaks ASGI*a Flask app is WSGI*"])
+
+
 def test_daemonizing_server_is_killed_and_explained(pytester: pytest.Pytester,
                                                     examples: Path) -> None:
     """Gunicorn reads ./gunicorn.conf.py; with daemon = True its master leaves our session

@@ -49,6 +49,8 @@ def no_control_socket() -> tuple[str, ...]:
 #: the arbiter's words for a worker that ended, and how many before ready mean a loop
 _WORKER_EXITED = re.compile(r"Worker \(pid:\d+\) exited with code (\d+)")
 _CRASH_LOOP = 3
+#: Flask's words when an ASGI server calls it with (scope, receive, send)
+_ASGI_CALLS_WSGI = "__call__() missing 1 required positional argument: 'start_response'"
 #: what Python's ssl module logs through Gunicorn when a plain HTTP request reaches TLS
 _PLAIN_REQUEST_ON_TLS = "[SSL: HTTP_REQUEST]"
 
@@ -106,6 +108,15 @@ class Gunicorn(Launcher):
 
     terminates_tls = True
     commands = ("gunicorn",)
+
+    def load_failure(self, log: str) -> str | None:
+        # an ASGI worker class (uvicorn.workers.UvicornWorker) calls the app with
+        # (scope, receive, send): a Flask app, WSGI, answers every request 500
+        if _ASGI_CALLS_WSGI in log:
+            return ("Gunicorn's worker class speaks ASGI (UvicornWorker, say) and calls the "
+                    "app as an ASGI app, but a Flask app is WSGI: use a WSGI worker (sync, "
+                    "gthread, gevent), or run it under uvicorn --interface wsgi")
+        return None
 
     def start_cannot_succeed(self, log: str, *, tls: bool) -> tuple[str, str] | None:
         if not tls and _PLAIN_REQUEST_ON_TLS in log:  # our plain probe reached TLS
