@@ -26,6 +26,17 @@ FACTORY_TEST = {"*": "hello from test", "app-run": "hello from dev"}
 ALL = ["flask-run", "app-run", "gunicorn", "waitress", "uwsgi", "granian", "cheroot"]
 
 
+def _fails_to_start(pytester: pytest.Pytester, *args: str,
+                    lines: list[str]) -> pytest.RunResult:
+    """An inner run of one test that needs a server, with ``args``: the start fails, and
+    the report matches ``lines``."""
+    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(lines)
+    return result
+
+
 @pytest.mark.parametrize(
     ("spec", "expected", "skipped"),
     [
@@ -97,10 +108,8 @@ def test_flask_default_files_when_nothing_is_set(pytester: pytest.Pytester, file
 def test_no_app_anywhere_fails_the_test_with_the_fix(pytester: pytest.Pytester,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLASK_APP", raising=False)
-    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
-    result = pytester.runpytest_subprocess("--flask-servers=flask-run")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*no Flask app to serve: pass --flask-app=module:app*"])
+    result = _fails_to_start(pytester, "--flask-servers=flask-run",
+                             lines=["*no Flask app to serve: pass --flask-app=module:app*"])
     assert "Traceback" not in result.stdout.str()
 
 
@@ -166,10 +175,7 @@ def test_a_worker_class_gunicorn_cannot_find_is_not_blamed_on_the_app(
     before any traceback, and that is the cause given (not the traceback's last line)."""
     pytester.path.joinpath("gunicorn.conf.py").write_text(
         'worker_class = "egg:meinheld#gunicorn_worker"\n')
-    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
-    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
+    result = _fails_to_start(pytester, "--flask-app=hello:app", "--flask-servers=gunicorn", lines=[
         "*cause: Gunicorn's worker class 'egg:meinheld#gunicorn_worker' was not found*"])
     assert "the app raised" not in result.stdout.str()
 
@@ -220,11 +226,8 @@ def test_gunicorn_workers_that_exit_as_they_boot_fail_the_start_at_once(
         if os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn"):
             raise SystemExit("DATABASE_URL must be set in production")
     """)
-    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
-    result = pytester.runpytest_subprocess("--flask-app=strict_app:app", "--flask-servers=gunicorn",
-                                           "--flask-startup-timeout=60")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
+    _fails_to_start(pytester, "--flask-app=strict_app:app", "--flask-servers=gunicorn",
+                    "--flask-startup-timeout=60", lines=[
         "*gunicorn failed to start*every worker exits as it boots*",
         "*cause: the app ends its own import in the Gunicorn worker*"
         "'DATABASE_URL must be set in production'*"])
@@ -242,11 +245,8 @@ def test_gunicorn_given_a_certificate_by_its_config_says_so_at_once(
                     str(tls_dir)], check=True, timeout=60)
     pytester.path.joinpath("gunicorn.conf.py").write_text(
         f"certfile = {str(tls_dir / 'server.pem')!r}\nkeyfile = {str(tls_dir / 'server.key')!r}\n")
-    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
-    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn",
-                                           "--flask-startup-timeout=60")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
+    _fails_to_start(pytester, "--flask-app=hello:app", "--flask-servers=gunicorn",
+                    "--flask-startup-timeout=60", lines=[
         "*gunicorn failed to start*it serves TLS on its port, where plain HTTP was asked for*",
         "*cause: Gunicorn was given a certificate by its config*"])
 
@@ -255,11 +255,9 @@ def test_an_asgi_worker_class_for_a_flask_app_fails_its_start(
         pytester: pytest.Pytester, examples: Path) -> None:
     """UvicornWorker calls the app as ASGI and Gunicorn answers 500: the start fails
     saying why, instead of handing the tests a server that can only fail."""
-    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
-    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn",
-                                           "--flask-worker-class=uvicorn.workers.UvicornWorker")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*Gunicorn's worker class speaks ASGI*a Flask app is WSGI*"])
+    _fails_to_start(pytester, "--flask-app=hello:app", "--flask-servers=gunicorn",
+                    "--flask-worker-class=uvicorn.workers.UvicornWorker",
+                    lines=["*Gunicorn's worker class speaks ASGI*a Flask app is WSGI*"])
 
 
 def test_daemonizing_server_is_killed_and_explained(pytester: pytest.Pytester,
@@ -271,11 +269,7 @@ def test_daemonizing_server_is_killed_and_explained(pytester: pytest.Pytester,
     from pytest_flaskserve.lifecycle.process import OWNER_ENV
 
     pytester.path.joinpath("gunicorn.conf.py").write_text("daemon = True\n")
-    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
-    result = pytester.runpytest_subprocess("--flask-app=hello:app", "--flask-servers=gunicorn",
-                                           "-v")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
+    _fails_to_start(pytester, "--flask-app=hello:app", "--flask-servers=gunicorn", "-v", lines=[
         "*Gunicorn also reads */gunicorn.conf.py (its default config file)*",
         "*gunicorn failed to start 'hello:app': exited with exit code 0*",
         "*cause: the server detached itself and kept running after its launcher exited*",
@@ -350,13 +344,11 @@ def test_script_serving_on_its_own_port_fails_fast(pytester: pytest.Pytester,
             import waitress
             waitress.serve(app, host="127.0.0.1", port=int(os.environ["OWN_PORT"]))
     """)
-    pytester.makepyfile(test_inner="def test_x(flask_url):\n    pass\n")
-    result = pytester.runpytest_subprocess("--flask-app=own_server:app", "--flask-servers=app-run",
-                                           "--flask-startup-timeout=60")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*app-run failed to start*it listens on port *, not the port * "
-                                 "it was given after *",
-                                 "*cause: the script serves on an address of its own*"])
+    result = _fails_to_start(pytester, "--flask-app=own_server:app", "--flask-servers=app-run",
+                             "--flask-startup-timeout=60",
+                             lines=["*app-run failed to start*it listens on port *, not the "
+                                    "port * it was given after *",
+                                    "*cause: the script serves on an address of its own*"])
     assert "after 6" not in result.stdout.str()  # far from the 60 s deadline
 
 
