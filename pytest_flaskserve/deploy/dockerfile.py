@@ -113,7 +113,7 @@ def load(path: Path) -> list[DeployLauncher]:
     if argv is not None:
         argv = [_on_this_machine(word, context_dir, copies, notes) for word in argv]
     elif shell is not None:
-        for word in dict.fromkeys(shlex.split(shell, posix=True) if _splits(shell) else []):
+        for word in dict.fromkeys(_shell_words(shell)):
             mapped = _on_this_machine(word, context_dir, copies, notes)
             if mapped != word:
                 shell = shell.replace(word, shlex.quote(mapped))
@@ -155,12 +155,13 @@ def _final_stage_chain(structure: list[dict[str, Any]]) -> list[tuple[int, int]]
     return chain
 
 
-def _splits(shell: str) -> bool:
+def _shell_words(shell: str) -> list[str]:
+    """The words of a shell-form command, none when its quoting does not close (sh
+    itself then reports it)."""
     try:
-        shlex.split(shell)
+        return shlex.split(shell)
     except ValueError:
-        return False
-    return True
+        return []
 
 
 def _on_this_machine(word: str, context: Path, copies: list[tuple[str, str]],

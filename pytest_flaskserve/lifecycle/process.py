@@ -208,13 +208,16 @@ class ManagedProcess:
         is adopted by the leader, a subreaper, only while it lives; once it has exited the
         daemon passes to init, out of reach, so it is listed while it can be."""
         deadline = time.perf_counter() + grace
+        known = {_identity(p) for p in snapshot}
         while True:
             code = self._wait(max(0.0, min(_WATCH_SLICE, deadline - time.perf_counter())))
             if code is not None:
                 return code
-            known = {_identity(p) for p in snapshot}
-            snapshot += [p for p in self.descendants()
-                         if (found := _identity(p)) is not None and found not in known]
+            for p in self.descendants():
+                found = _identity(p)
+                if found is not None and found not in known:
+                    known.add(found)
+                    snapshot.append(p)
             if time.perf_counter() >= deadline:
                 return None
 

@@ -136,8 +136,9 @@ def _protocol_for(site: SiteFile, behind: Launcher, tls: bool) -> str:
 
 
 def _site_note(site: SiteFile, tls: bool) -> str:
-    left_out = site.left_out(tls)
-    return (f" from {site.path} (the server block of line {site.block_to_run(tls).line}; "
+    run = site.block_to_run(tls)
+    left_out = [b.line for b in site.blocks if b is not run]
+    return (f" from {site.path} (the server block of line {run.line}; "
             "listen, upstream" + (" and certificate" if tls else "") + " rewritten"
             + (f"; {'blocks of lines' if len(left_out) > 1 else 'the block of line'} "
                f"{', '.join(map(str, left_out))} left out: "

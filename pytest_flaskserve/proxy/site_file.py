@@ -124,11 +124,6 @@ class SiteFile:
                         "place of ssl_certificate, or give a block that serves plain HTTP")
         return next((b for b in matching if b.is_default), matching[0])
 
-    def left_out(self, tls: bool) -> list[int]:
-        """The lines of the server blocks not run."""
-        run = self.block_to_run(tls)
-        return [b.line for b in self.blocks if b is not run]
-
     def render(self, listen: str, upstream: str,
                tls: tuple[str, str] | None = None) -> str:
         """The file to run, with ``listen``, the upstream address and (with ``tls``, a

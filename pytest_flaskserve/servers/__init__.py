@@ -54,13 +54,19 @@ def _load() -> None:
     _REGISTRY.clear()
     _REGISTRY.update(ordered)
     # every server deployed behind a proxy gets its SERVER+nginx variant, after them all
+    for launcher in list(_REGISTRY.values()):
+        _add_proxied_variants(launcher)
+
+
+def _add_proxied_variants(launcher: Launcher) -> None:
+    """Register ``launcher``'s ``NAME+proxy`` variants, if it is deployed behind a proxy."""
+    if launcher.proxy_protocol is None or launcher.behind is not None:
+        return
     from pytest_flaskserve.servers.proxied import PROXIES, variant
 
-    for launcher in list(_REGISTRY.values()):
-        if launcher.proxy_protocol is not None and launcher.behind is None:
-            for proxy in PROXIES:
-                proxied = variant(launcher, proxy)
-                _REGISTRY[proxied.name] = proxied
+    for proxy in PROXIES:
+        proxied = variant(launcher, proxy)
+        _REGISTRY[proxied.name] = proxied
 
 
 def names() -> list[str]:
@@ -103,12 +109,7 @@ def add(launcher: Launcher) -> None:
         raise UsageError(f"two servers are called {launcher.name!r}: {existing.description} "
                          f"and {launcher.description}; run one deployment file of each kind")
     _REGISTRY[launcher.name] = launcher
-    if launcher.proxy_protocol is not None and launcher.behind is None:
-        from pytest_flaskserve.servers.proxied import PROXIES, variant
-
-        for proxy in PROXIES:
-            proxied = variant(launcher, proxy)
-            _REGISTRY[proxied.name] = proxied
+    _add_proxied_variants(launcher)  # a deployment's command behind nginx, too
 
 
 def get(name: str) -> Launcher:

@@ -31,6 +31,7 @@ from pytest_flaskserve.servers.reloading import ReloadProfile
 if TYPE_CHECKING:
     from pytest_flaskserve.deploy.listen import Rewriter
 
+
 @functools.cache
 def no_control_socket() -> tuple[str, ...]:
     """``--no-control-socket`` where the installed Gunicorn has a control socket (25.1 and
