@@ -149,7 +149,7 @@ def start_server(
                     and attempt < config.port_retries:
                 continue
             raise last_error from None
-        notes = plan.notes + _exposure(proc, launcher, config.host)
+        notes = plan.notes + _exposure(proc, launcher, config.host, port)
         url_host = f"[{client}]" if ":" in client else client
         handle = ServerHandle(
             server=launcher.name,
@@ -177,18 +177,19 @@ def start_server(
     raise last_error
 
 
-def _exposure(proc: ManagedProcess, launcher: Launcher, host: str) -> tuple[str, ...]:
+def _exposure(proc: ManagedProcess, launcher: Launcher, host: str,
+              port: int) -> tuple[str, ...]:
     """A note, and a warning, when a server asked to bind loopback listens on every
     interface anyway (a command run as written that binds 0.0.0.0 itself): the tests
     cannot move such a bind, and the machine's network can reach the app meanwhile."""
     if host not in ("127.0.0.1", "::1", "localhost"):
         return ()  # the user asked for another address
-    exposed = sockets.wildcard_listeners([proc.pid, *proc.descendants()])
+    exposed = sockets.wildcard_binds(proc, port)
     if not exposed:
         return ()
     text = (f"{launcher.name} listens on {', '.join(exposed)}, every interface of this "
-            f"machine, although the tests asked for {host}: the command binds that itself "
-            "and the plugin cannot move it; bind to an address from the environment "
+            f"machine, although the tests asked for {host}: the command binds that "
+            "itself and the plugin cannot move it; bind to an address from the environment "
             "(HOST, or gunicorn/uwsgi/waitress options the plugin rewrites) for tests")
     warnings.warn(FlaskServeWarning(text), stacklevel=3)
     return (text,)
