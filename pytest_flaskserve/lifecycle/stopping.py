@@ -45,12 +45,18 @@ def stop(proc: ManagedProcess, strategy: StopStrategy, sig: int, grace: float) -
                 result, seconds=time.perf_counter() - t0)
         return result
     if strategy is StopStrategy.LEADER_FIRST and proc.poll() is None:
+        # Listed before the signal: a leader that exits at once takes its adopted orphans
+        # (a daemon the app double-forked) out of its tree before the stop could list them.
+        tree = proc.descendants()
         # not reaped yet, so the pid is still our leader's
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, sig)
         # 0: wait, then kill the group; a leader that exits before that wait
         # begins answered our signal, it did not exit on its own
-        return proc.stop(0, grace, signalled=True)
+        result = proc.stop(0, grace, signalled=True)
+        if kill_survivors(tree, proc.pid) and not result.forced:
+            result = proc.stop_result = dataclasses.replace(result, forced=True)
+        return result
     return proc.stop(sig, grace)
 
 
